@@ -1,0 +1,41 @@
+// The one place where LibTorch 1.13 (Debian, CPU) and LibTorch 2.x (CUDA PyTorch) differ for us.
+// Include this instead of calling version-specific APIs directly.
+#pragma once
+#include <torch/torch.h>
+#include <torch/version.h>
+
+namespace peft::compat {
+
+inline constexpr bool kTorch2 = TORCH_VERSION_MAJOR >= 2;
+
+// bf16 autocast scope on CUDA (no-op on CPU or when disabled).
+class AutocastScope {
+ public:
+  AutocastScope(bool enable, torch::Device device) : active_(enable && device.is_cuda()) {
+    if (!active_) return;
+#if TORCH_VERSION_MAJOR >= 2
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#else
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    at::autocast::clear_cache();
+    at::autocast::set_enabled(false);
+    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_;
+  at::ScalarType prev_dtype_ = at::kHalf;
+};
+
+inline bool cuda_available() { return torch::cuda::is_available(); }
+
+}  // namespace peft::compat
