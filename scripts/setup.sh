@@ -12,7 +12,7 @@ packages=(
   cmake g++ make ccache pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU)
   libopenblas0-pthread    # without it LibTorch falls back to reference BLAS (~15x slower)
-  libsentencepiece-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libpng-dev
+  libsentencepiece-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libgtest-dev nlohmann-json3-dev libpng-dev libicu-dev
 )
 missing=()
 for p in "${packages[@]}"; do
