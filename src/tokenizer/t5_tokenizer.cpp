@@ -1,6 +1,5 @@
 #include "tokenizer/t5_tokenizer.h"
 
-#include <sentencepiece_processor.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -21,14 +20,13 @@ const char* const kPad = "<pad>";
 }  // namespace
 
 T5Tokenizer::T5Tokenizer(const std::filesystem::path& model_file, int extra_ids)
-    : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()), extra_ids_(extra_ids) {
+    : extra_ids_(extra_ids) {
   const std::string bytes = read_file(model_file);  // InputError naming the file when missing
-  const auto status = sp_->LoadFromSerializedProto(bytes);
-  if (!status.ok()) fail_input(where(model_file.string()) + "not a SentencePiece model (" + status.ToString() + ")");
-  sp_size_ = sp_->GetPieceSize();
-  pad_id_ = sp_->PieceToId(kPad);
-  eos_id_ = sp_->PieceToId(kEos);
-  unk_id_ = sp_->PieceToId(kUnk);
+  sp_ = std::make_unique<SpmModel>(bytes, model_file.string());
+  sp_size_ = sp_->piece_size();
+  pad_id_ = sp_->piece_to_id(kPad);
+  eos_id_ = sp_->piece_to_id(kEos);
+  unk_id_ = sp_->piece_to_id(kUnk);
   sha256_ = sha256_hex(bytes);
   special_tokens_ = {kEos, kUnk, kPad};
   for (int n = 0; n < extra_ids_; ++n) special_tokens_.push_back("<extra_id_" + std::to_string(n) + ">");
@@ -40,7 +38,7 @@ std::string T5Tokenizer::id_to_token(int64_t id) const {
   // Negative ids (e.g. -100 label padding) fail as in HF; ids past the sentinels (T5's 32128-wide output
   // layer) become "<extra_id_-N>" as in HF, which SentencePiece later decodes as unknown.
   if (id < 0) throw std::out_of_range("T5Tokenizer: id " + std::to_string(id) + " out of range");
-  if (id < sp_size_) return sp_->IdToPiece(static_cast<int>(id));
+  if (id < sp_size_) return sp_->id_to_piece(static_cast<int>(id));
   return "<extra_id_" + std::to_string(vocab_size() - 1 - id) + ">";
 }
 
@@ -53,7 +51,7 @@ int64_t T5Tokenizer::token_to_id(const std::string& token) const {
     while (j < token.size() && token[j] >= '0' && token[j] <= '9') ++j;
     if (j > i && j < token.size() && token[j] == '>') return vocab_size() - 1 - std::stoll(token.substr(i, j - i));
   }
-  return sp_->PieceToId(token);
+  return sp_->piece_to_id(token);
 }
 
 std::vector<std::string> T5Tokenizer::tokenize(const std::string& text) const {
@@ -62,9 +60,7 @@ std::vector<std::string> T5Tokenizer::tokenize(const std::string& text) const {
     if (chunk.special) {
       out.push_back(chunk.text);
     } else {
-      std::vector<std::string> pieces;
-      const auto status = sp_->Encode(chunk.text, &pieces);
-      if (!status.ok()) throw std::runtime_error("sentencepiece encode failed: " + status.ToString());
+      const auto pieces = sp_->encode(chunk.text);
       out.insert(out.end(), pieces.begin(), pieces.end());
     }
   }
@@ -98,11 +94,7 @@ std::string T5Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_speci
   std::vector<std::string> current;
   bool prev_is_special = false;
   auto sp_decode = [&](const std::vector<std::string>& pieces) {
-    std::string s;
-    if (pieces.empty()) return s;
-    const auto status = sp_->Decode(pieces, &s);
-    if (!status.ok()) throw std::runtime_error("sentencepiece decode failed: " + status.ToString());
-    return s;
+    return pieces.empty() ? std::string() : sp_->decode(pieces);
   };
   for (const auto& token : tokens) {
     if (std::find(special_tokens_.begin(), special_tokens_.end(), token) != special_tokens_.end()) {

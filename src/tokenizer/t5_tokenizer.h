@@ -6,11 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/spm.h"
 #include "tokenizer/tokenizer.h"
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
 
 namespace peft {
 
@@ -41,7 +38,7 @@ class T5Tokenizer : public Tokenizer {
   int64_t token_to_id(const std::string& token) const;
 
  private:
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<SpmModel> sp_;
   int64_t sp_size_ = 0;
   int extra_ids_ = 100;
   int64_t pad_id_ = 0, eos_id_ = 1, unk_id_ = 2;  // looked up in the model: <pad>, </s>, <unk>
