@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <ATen/autocast_mode.h>
 
 namespace peft::compat {
 
@@ -13,9 +14,9 @@ class AutocastScope {
  public:
   AutocastScope(bool enable, torch::Device device) : active_(enable && device.is_cuda()) {
     if (!active_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
 #else
     prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
     at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
@@ -26,7 +27,11 @@ class AutocastScope {
     if (!active_) return;
     at::autocast::clear_cache();
     at::autocast::set_enabled(false);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
+#else
     at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+#endif
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;

@@ -1,0 +1,53 @@
+#include "adapters/lora.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace peft::adapters {
+
+LoraAdapter::LoraAdapter(std::string site_name, AdaptableLinear base, const LoraOptions& options)
+    : Adapter(std::move(site_name)), base_(std::move(base)), options_(options) {
+  if (options_.r <= 0) throw std::invalid_argument("lora: r must be positive");
+  const int64_t d_in = base_->in_features, d_out = base_->out_features;
+  lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(d_in, options_.r).bias(false)));
+  lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(options_.r, d_out).bias(false)));
+  torch::NoGradGuard no_grad;
+  // kaiming_uniform(a=sqrt(5)) gives U(±1/sqrt(d_in)), HF PEFT's init; B = 0 makes a fresh adapter a no-op.
+  torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
+  lora_B->weight.zero_();
+  to(base_->weight.device());
+}
+
+void LoraAdapter::attach(torch::nn::Module& site, const std::shared_ptr<Adapter>& self) {
+  register_flat_on(site);
+  base_->add_hook(std::dynamic_pointer_cast<LoraAdapter>(self));
+}
+
+torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) {
+  if (merged_) return y;
+  torch::Tensor h = x;
+  if (options_.lora_dropout > 0) h = torch::dropout(h, options_.lora_dropout, ctx.training);
+  return y + lora_B(lora_A(h)) * scaling();
+}
+
+torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling(); }
+
+void LoraAdapter::merge() {
+  if (merged_) throw std::logic_error("lora adapter at '" + site_name() + "' is already merged");
+  torch::NoGradGuard no_grad;
+  torch::Tensor merged = base_->weight + delta_weight();
+  // Safe merge: never leave non-finite weights behind.
+  if (!torch::isfinite(merged).all().item<bool>())
+    throw std::runtime_error("lora merge at '" + site_name() + "': non-finite values in the merged weight");
+  base_->weight.copy_(merged);
+  merged_ = true;
+}
+
+void LoraAdapter::unmerge() {
+  if (!merged_) throw std::logic_error("lora adapter at '" + site_name() + "' is not merged");
+  torch::NoGradGuard no_grad;
+  base_->weight.sub_(delta_weight());
+  merged_ = false;
+}
+
+}  // namespace peft::adapters
