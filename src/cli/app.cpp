@@ -1,6 +1,7 @@
 // The command line: CLI11 parses, the config is loaded and validated, then one cmd_* function runs.
 // No logic of its own beyond turning flags into config overrides.
 #include "cli/app.h"
+#include "train/backbone.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -77,10 +78,13 @@ std::string one_line(std::string s) {
 }
 
 int dispatch(int argc, char** argv) {
+  // Maintainer command with its own parser: pre-trains the embedded tiny T5 (scripts/make_backbone.sh).
+  if (argc > 1 && std::string(argv[1]) == "backbone") return train::run_backbone_cli(argc - 1, argv + 1);
   CLI::App app{"peft: parameter-efficient multi-task learning (Poly, MHR, AdaMix, LoRA and the adapter family) on "
                "frozen T5/BERT backbones.",
                "peft"};
   app.require_subcommand(1);
+  app.footer("Maintainers: `peft backbone --help` pre-trains the embedded tiny T5 (see docs/backbone.md).");
   app.set_version_flag("--version", "peft 0.1.0", "Print the version and exit.");
   Common common;
   RunOptions run_options;

@@ -14,6 +14,8 @@
 #include "io/safetensors.h"
 #include "models/bert/model.h"
 #include "models/t5/load.h"
+#include "train/adapt.h"
+#include "train/evaluate_run.h"
 #include "train/inventory.h"
 #include "train/pretrain.h"
 #include "train/workspace.h"
@@ -26,6 +28,18 @@ int cmd_pretrain(const Config& config, const RunOptions& options) {
   const auto s = train::run_pretrain(config, options.resume);
   spdlog::info("pretrain done in {:.0f} s: train loss {:.4f} -> {:.4f}; results in {}", s.seconds, s.first_train_loss,
                s.final_train_loss, config.run.out);
+  return 0;
+}
+
+int cmd_adapt(const Config& config, const RunOptions& options) {
+  const auto s = train::run_adapt(config, options.resume);
+  spdlog::info("adapt done in {:.0f} s: {} cells run, {} already done; results in {}", s.seconds, s.cells_run,
+               s.cells_skipped, config.run.out);
+  return 0;
+}
+
+int cmd_eval(const Config& config, const RunOptions&) {
+  train::run_eval(config);
   return 0;
 }
 

@@ -11,8 +11,6 @@ namespace {
 }
 }  // namespace
 
-int cmd_adapt(const Config&, const RunOptions&) { not_yet("adapt"); }
-int cmd_eval(const Config&, const RunOptions&) { not_yet("eval"); }
 int cmd_bench(const Config&, const BenchOptions&) { not_yet("bench"); }
 
 }  // namespace peft::cli

@@ -66,8 +66,9 @@ using Ints = std::vector<int>;
 std::vector<Option> build_table() {
   const Strings adapter_kinds = {"lora",   "ia3",    "houlsby",   "pfeiffer", "parallel",    "scaled_parallel",
                                  "prefix", "prompt", "compacter", "compacterpp", "mam",      "none"};
-  const Strings variants = {"mhr",  "mhr-z",       "mhr-mu", "poly",     "poly-z",
-                            "poly-mu", "lora", "shared-lora", "full", "zero-shot"};
+  // Names as users type them (methods.md §2); the order is the order of the results table.
+  const Strings variants = {"mhr", "mhr-z", "mhr-mu", "poly", "poly-z", "poly-mu", "lora", "ia3", "adapter",
+                            "compacter", "prefix", "mam", "shared-lora", "full", "zero-shot"};
   return {
       // model
       make("model.path", F(model.path), "",

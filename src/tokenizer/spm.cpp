@@ -23,6 +23,7 @@ struct ShimApi {
   void (*id_to_piece)(void*, int, Emit, void*) = nullptr;
   int (*encode)(void*, const char*, size_t, Emit, void*, char*, size_t) = nullptr;
   int (*decode)(void*, const char* const*, const size_t*, size_t, Emit, void*, char*, size_t) = nullptr;
+  int (*train)(const char*, size_t, Emit, void*, char*, size_t) = nullptr;  // optional: only for training
 };
 
 // Next to the running executable first (build/ and installs), then the path CMake built it at.
@@ -62,6 +63,7 @@ const ShimApi& api() {
     shim.id_to_piece = reinterpret_cast<decltype(shim.id_to_piece)>(sym("peft_spm_id_to_piece"));
     shim.encode = reinterpret_cast<decltype(shim.encode)>(sym("peft_spm_encode"));
     shim.decode = reinterpret_cast<decltype(shim.decode)>(sym("peft_spm_decode"));
+    shim.train = reinterpret_cast<decltype(shim.train)>(::dlsym(lib, "peft_spm_train"));
   });
   return shim;
 }
@@ -116,6 +118,16 @@ std::string SpmModel::decode(const std::vector<std::string>& pieces) const {
   char err[512] = {0};
   if (api().decode(handle_, data.data(), sizes.data(), pieces.size(), append_string, &out, err, sizeof err) != 0)
     throw std::runtime_error(std::string("sentencepiece decode failed: ") + err);
+  return out;
+}
+
+std::string SpmModel::train(const std::string& args) {
+  const auto& shim = api();
+  if (!shim.train) throw std::runtime_error("libpeft_spm.so lacks peft_spm_train (rebuild target peft_spm)");
+  std::string out;
+  char err[1024] = {0};
+  if (shim.train(args.data(), args.size(), append_string, &out, err, sizeof err) != 0)
+    fail_input(std::string("sentencepiece training failed: ") + err);
   return out;
 }
 

@@ -20,6 +20,10 @@ class SpmModel {
   std::vector<std::string> encode(const std::string& text) const;
   std::string decode(const std::vector<std::string>& pieces) const;
 
+  // Trains a model with SentencePieceTrainer::Train(args) (flags as spm_train takes them, without
+  // --model_prefix) and returns the serialized ModelProto. Throws InputError with sentencepiece's message.
+  static std::string train(const std::string& args);
+
  private:
   void* handle_ = nullptr;
 };

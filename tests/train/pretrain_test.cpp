@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "models/t5/model.h"
 #include "train/inventory.h"
+#include "train/evaluate_run.h"
 #include "train/pretrain.h"
 
 namespace fs = std::filesystem;
@@ -74,6 +75,14 @@ TEST(Pretrain, WritesInventoryManifestHeatmapSummaryAndResumesExactly) {
   EXPECT_EQ(inventory.size(), 36u);
   EXPECT_EQ(inventory.at("encoder.block.0.layer.0.SelfAttention.q.poly_lora.router.module_logits").sizes(),
             (std::vector<int64_t>{3, 6}));
+
+  // `peft eval` on the finished run: one row per training task, each with its own routing row.
+  auto eval_config = config;
+  eval_config.run.out = (base / "eval").string();
+  eval_config.eval.checkpoint = run.string();
+  const auto scores = train::run_eval(eval_config);
+  EXPECT_EQ(scores["tasks"].size(), 3u);
+  EXPECT_TRUE(fs::exists(base / "eval" / "eval.json"));
 
   // Interrupted after the step-3 checkpoint, then resumed: the same inventory, bit for bit.
   const auto cut = tiny_config(model, base / "cut");

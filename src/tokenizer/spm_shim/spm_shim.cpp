@@ -5,10 +5,16 @@
 // libprotobuf 3.21. Linked into one program, one copy's symbols interpose on the other's and the process
 // crashes at start-up. Loaded this way, sentencepiece binds to its own copy and LibTorch never sees it.
 #include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
+
+// Declared in sentencepiece's common.h, which Debian does not install.
+namespace sentencepiece::logging {
+void SetMinLogLevel(int v);
+}
 
 extern "C" {
 
@@ -83,4 +89,21 @@ __attribute__((visibility("default"))) int peft_spm_decode(void* handle, const c
   return 0;
 }
 
+// Trains a model from `args` (sentencepiece's command-line flags, e.g. "--input=f --vocab_size=2000"; with
+// serialized output, no --model_prefix is needed) and emits the serialized ModelProto; returns 0 on success.
+// Training lives in libsentencepiece_train, which `pkg-config --libs sentencepiece` already names.
+__attribute__((visibility("default"))) int peft_spm_train(const char* args, size_t size, peft_spm_emit emit,
+                                                          void* user, char* err, size_t err_size) {
+  // Silence the trainer's logging: under RTLD_DEEPBIND its std::cerr binds to libstdc++'s own object, not the
+  // executable's copy-relocated (initialised) one, and writing to it crashes. Errors come back as a Status.
+  sentencepiece::logging::SetMinLogLevel(100);
+  std::string model;
+  const auto status = sentencepiece::SentencePieceTrainer::Train(std::string(args, size), nullptr, &model);
+  if (!status.ok()) {
+    copy_error(status, err, err_size);
+    return 1;
+  }
+  emit(user, model.data(), model.size());
+  return 0;
+}
 }  // extern "C"
