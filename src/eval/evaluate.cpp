@@ -17,10 +17,6 @@ struct EvalMode {
   ~EvalMode() { module.train(was_training); }
 };
 
-torch::Tensor to_tensor(const std::vector<int64_t>& v, int64_t rows, int64_t cols, torch::Device device) {
-  return torch::from_blob(const_cast<int64_t*>(v.data()), {rows, cols}, torch::kLong).to(device, /*non_blocking=*/false, /*copy=*/true);
-}
-
 std::vector<int64_t> strip_special(const torch::Tensor& row, int64_t pad_id, int64_t eos_id) {
   std::vector<int64_t> ids;
   const auto acc = row.accessor<int64_t, 1>();
@@ -33,6 +29,10 @@ std::vector<int64_t> strip_special(const torch::Tensor& row, int64_t pad_id, int
 }
 
 }  // namespace
+
+torch::Tensor ids_tensor(const std::vector<int64_t>& ids, int64_t rows, int64_t cols, torch::Device device) {
+  return torch::from_blob(const_cast<int64_t*>(ids.data()), {rows, cols}, torch::kLong).to(device, false, /*copy=*/true);
+}
 
 GenerationResult evaluate_generation(T5ForConditionalGenerationImpl& model, const Tokenizer& tokenizer,
                                      const std::vector<data::Encoded>& examples,
@@ -50,8 +50,8 @@ GenerationResult evaluate_generation(T5ForConditionalGenerationImpl& model, cons
     ForwardContext ctx;
     ctx.task_ids = torch::tensor(std::vector<int64_t>(task_ids.begin() + start, task_ids.begin() + end), torch::kLong)
                        .to(options.device);
-    const auto input_ids = to_tensor(batch.input_ids, batch.batch_size, batch.source_length, options.device);
-    const auto mask = to_tensor(batch.attention_mask, batch.batch_size, batch.source_length, options.device);
+    const auto input_ids = ids_tensor(batch.input_ids, batch.batch_size, batch.source_length, options.device);
+    const auto mask = ids_tensor(batch.attention_mask, batch.batch_size, batch.source_length, options.device);
     const auto generated = model.generate(input_ids, mask, ctx, options.max_new_tokens).cpu();
     for (int64_t r = 0; r < batch.batch_size; ++r)
       result.predictions[start + r] =
@@ -80,12 +80,12 @@ double rank_classification_accuracy(T5ForConditionalGenerationImpl& model, const
     std::vector<int64_t> labels(n * longest, data::kLabelPadId);
     for (int64_t k = 0; k < n; ++k) std::copy(option_ids[k].begin(), option_ids[k].end(), labels.begin() + k * longest);
     const auto& src = examples[i].source_ids;
-    const auto input_ids = to_tensor(src, 1, static_cast<int64_t>(src.size()), options.device).expand({n, -1}).contiguous();
+    const auto input_ids = ids_tensor(src, 1, static_cast<int64_t>(src.size()), options.device).expand({n, -1}).contiguous();
     const auto mask = torch::ones_like(input_ids);
     ForwardContext ctx;
     ctx.task_ids = torch::full({n}, task_ids[i], torch::kLong).to(options.device);
     const auto scores =
-        t5_sequence_log_likelihood(model, input_ids, mask, to_tensor(labels, n, static_cast<int64_t>(longest), options.device), ctx);
+        t5_sequence_log_likelihood(model, input_ids, mask, ids_tensor(labels, n, static_cast<int64_t>(longest), options.device), ctx);
     const int64_t best = scores.argmax().item<int64_t>();
     if (!references[i].empty() && references[i][0] == label_set[best]) ++correct;
   }

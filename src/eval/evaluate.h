@@ -19,6 +19,9 @@ struct EvalOptions {
   torch::Device device = torch::kCPU;
 };
 
+// Row-major token ids (data::Batch's layout) as a [rows, cols] int64 tensor on `device` (a copy).
+torch::Tensor ids_tensor(const std::vector<int64_t>& ids, int64_t rows, int64_t cols, torch::Device device);
+
 struct GenerationResult {
   GenerationScores scores;
   std::vector<std::string> predictions;

@@ -18,6 +18,7 @@
 #include "eval/evaluate.h"
 #include "eval/plots.h"
 #include "train/loop.h"
+#include "train/step.h"
 #include "train/workspace.h"
 
 namespace peft::train {
@@ -25,10 +26,6 @@ namespace peft::train {
 namespace fs = std::filesystem;
 
 namespace {
-
-torch::Tensor tensor_of(const std::vector<int64_t>& v, int64_t rows, int64_t cols, torch::Device device) {
-  return torch::from_blob(const_cast<int64_t*>(v.data()), {rows, cols}, torch::kLong).to(device, false, true);
-}
 
 // Task names are file stems; keep the cell folder name safe anyway.
 std::string folder_name(const std::string& s) {
@@ -93,18 +90,7 @@ eval::ResultRow run_cell(T5ForConditionalGenerationImpl& model, AttachedVariant&
 
     model.train();
     auto step_fn = [&](int64_t, int64_t) {
-      const data::Batch batch = batcher.next();
-      ForwardContext ctx;
-      ctx.training = true;
-      ctx.task_ids = torch::tensor(batch.task_ids, torch::kLong).to(options.device);
-      const auto input_ids = tensor_of(batch.input_ids, batch.batch_size, batch.source_length, options.device);
-      const auto mask = tensor_of(batch.attention_mask, batch.batch_size, batch.source_length, options.device);
-      const auto labels = tensor_of(batch.labels, batch.batch_size, batch.target_length, options.device);
-      auto output = model.forward(input_ids, mask, {}, {}, labels, ctx);
-      int64_t tokens = 0;
-      for (auto v : batch.attention_mask) tokens += v;
-      for (auto v : batch.labels) tokens += v != data::kLabelPadId;
-      return MicroStep{output.loss, tokens};
+      return seq2seq_train_step(model, batcher.next(), options.device);
     };
     ResumableState state{[&] { return nlohmann::json{{"batcher", batcher.state()}}; },
                          [&](const nlohmann::json& j) { batcher.restore(j.at("batcher").get<std::string>()); }};

@@ -17,6 +17,7 @@
 #include "routing/poly.h"
 #include "train/inventory.h"
 #include "train/loop.h"
+#include "train/step.h"
 #include "train/workspace.h"
 
 namespace peft::train {
@@ -24,10 +25,6 @@ namespace peft::train {
 namespace fs = std::filesystem;
 
 namespace {
-
-torch::Tensor tensor_of(const std::vector<int64_t>& v, int64_t rows, int64_t cols, torch::Device device) {
-  return torch::from_blob(const_cast<int64_t*>(v.data()), {rows, cols}, torch::kLong).to(device, false, true);
-}
 
 // Held-out examples of the training tasks (for evaluation during pre-training): the last
 // data.eval_examples_per_task of each task, never trained on.
@@ -109,20 +106,10 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
   bool first_step = true;
   model->train();
   auto step_fn = [&](int64_t, int64_t) {
-    const data::Batch batch = batcher.next();
-    ForwardContext ctx;
-    ctx.training = true;
-    ctx.task_ids = torch::tensor(batch.task_ids, torch::kLong).to(device);
-    const auto input_ids = tensor_of(batch.input_ids, batch.batch_size, batch.source_length, device);
-    const auto mask = tensor_of(batch.attention_mask, batch.batch_size, batch.source_length, device);
-    const auto labels = tensor_of(batch.labels, batch.batch_size, batch.target_length, device);
-    auto output = model->forward(input_ids, mask, {}, {}, labels, ctx);
-    if (first_step) summary.first_train_loss = output.loss.item<double>();
+    MicroStep step = seq2seq_train_step(*model, batcher.next(), device);
+    if (first_step) summary.first_train_loss = step.loss.item<double>();
     first_step = false;
-    int64_t tokens = 0;
-    for (auto v : batch.attention_mask) tokens += v;
-    for (auto v : batch.labels) tokens += v != data::kLabelPadId;
-    return MicroStep{output.loss, tokens};
+    return step;
   };
   eval::EvalOptions eval_options;
   eval_options.batch_size = config.eval.batch_size;

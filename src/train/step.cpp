@@ -1,0 +1,21 @@
+#include "train/step.h"
+
+#include "eval/evaluate.h"
+
+namespace peft::train {
+
+MicroStep seq2seq_train_step(T5ForConditionalGenerationImpl& model, const data::Batch& batch, torch::Device device) {
+  ForwardContext ctx;
+  ctx.training = true;
+  ctx.task_ids = torch::tensor(batch.task_ids, torch::kLong).to(device);
+  const auto input_ids = eval::ids_tensor(batch.input_ids, batch.batch_size, batch.source_length, device);
+  const auto mask = eval::ids_tensor(batch.attention_mask, batch.batch_size, batch.source_length, device);
+  const auto labels = eval::ids_tensor(batch.labels, batch.batch_size, batch.target_length, device);
+  auto output = model.forward(input_ids, mask, {}, {}, labels, ctx);
+  int64_t tokens = 0;
+  for (auto v : batch.attention_mask) tokens += v;
+  for (auto v : batch.labels) tokens += v != data::kLabelPadId;
+  return MicroStep{output.loss, tokens};
+}
+
+}  // namespace peft::train

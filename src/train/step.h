@@ -1,0 +1,15 @@
+// One teacher-forced training micro-step of a seq2seq model on a padded batch: what pretrain and adapt share.
+#pragma once
+#include <torch/torch.h>
+
+#include "data/batch.h"
+#include "models/t5/model.h"
+#include "train/loop.h"
+
+namespace peft::train {
+
+// Forward with labels in training mode (routing samples, dropout); the loss is the mean token cross-entropy.
+// tokens = source tokens + target tokens of the batch (what tokens/s counts).
+MicroStep seq2seq_train_step(T5ForConditionalGenerationImpl& model, const data::Batch& batch, torch::Device device);
+
+}  // namespace peft::train
