@@ -15,6 +15,7 @@
 #include "models/bert/model.h"
 #include "models/t5/load.h"
 #include "train/adapt.h"
+#include "train/bench.h"
 #include "train/evaluate_run.h"
 #include "train/inventory.h"
 #include "train/pretrain.h"
@@ -35,6 +36,23 @@ int cmd_adapt(const Config& config, const RunOptions& options) {
   const auto s = train::run_adapt(config, options.resume);
   spdlog::info("adapt done in {:.0f} s: {} cells run, {} already done; results in {}", s.seconds, s.cells_run,
                s.cells_skipped, config.run.out);
+  return 0;
+}
+
+int cmd_bench(const Config& config, const BenchOptions& options) {
+  train::BenchSettings s;
+  s.model = config.model.path.empty() ? "t5-small-shape" : config.model.path;
+  s.methods = options.methods;
+  s.batch = options.batch;
+  s.src_len = options.src_len;
+  s.tgt_len = options.tgt_len;
+  s.steps = options.steps;
+  s.warmup = options.warmup;
+  s.threads = config.run.threads;
+  s.device = config.run.device;
+  s.json = options.json;
+  s.seed = static_cast<uint64_t>(config.run.seed);
+  train::run_bench(s, std::cout);
   return 0;
 }
 

@@ -24,8 +24,8 @@ struct RunOptions {
 struct BenchOptions {
   std::vector<std::string> methods;  // adapter kinds and/or poly, mhr, adamix; empty = every method
   int batch = 8;                     // examples per step
-  int src_len = 256;                 // encoder tokens per example
-  int tgt_len = 64;                  // decoder tokens per example
+  int src_len = 128;                 // encoder tokens per example
+  int tgt_len = 32;                  // decoder tokens per example
   int steps = 20;                    // timed steps per method
   int warmup = 5;                    // untimed steps first
   std::string json;                  // also write the results here as JSON ("" = no file)

@@ -101,15 +101,29 @@ const TaskGroups& task_groups(const ForwardContext& ctx) {
 torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) {
   const bool training = ctx.training && is_training();
   const TaskGroups& groups = task_groups(ctx);
-  auto [a, b] = mixed_factors(groups.unique, training);  // one mix per distinct task, not per example
   const double scale = 1.0 / static_cast<double>(options.rank);
+  // Each row's mixed factors. Without autograd and sampling they are constant for the whole context, and
+  // greedy generation reuses one context for every decoding step: mix once, not once per new token.
+  torch::Tensor a, b;
+  const bool reuse = !training && !torch::GradMode::is_enabled();
+  const std::string key = "routing.mixed." + std::to_string(reinterpret_cast<uintptr_t>(this));
+  if (auto it = reuse ? ctx.cache.find(key) : ctx.cache.end(); it != ctx.cache.end()) {
+    std::tie(a, b) = std::any_cast<const std::pair<torch::Tensor, torch::Tensor>&>(it->second);
+  } else {
+    std::tie(a, b) = mixed_factors(groups.unique, training);  // one mix per distinct task, not per example
+    // Few distinct tasks: gather each row's low-rank factors (B x d_in x r, never a d_in x d_out matrix).
+    if (a.size(0) != 1) {
+      a = a.index_select(0, groups.inverse);
+      b = b.index_select(0, groups.inverse);
+    }
+    if (reuse) ctx.cache.emplace(key, std::make_pair(a, b));
+  }
   if (a.size(0) == 1) {
     return y + torch::matmul(torch::matmul(x, a[0]), b[0]) * scale;
   }
-  // Few distinct tasks: gather each row's low-rank factors (B x d_in x r, never a d_in x d_out matrix).
   const auto shape = x.sizes().vec();
   const auto x3 = x.reshape({shape[0], -1, in_features});
-  auto delta = torch::bmm(torch::bmm(x3, a.index_select(0, groups.inverse)), b.index_select(0, groups.inverse));
+  auto delta = torch::bmm(torch::bmm(x3, a), b);
   auto out_shape = shape;
   out_shape.back() = out_features;
   return y + delta.reshape(out_shape) * scale;

@@ -142,7 +142,7 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
     std::vector<std::string> skills;
     for (int s = 0; s < config.routing.n_skills; ++s) skills.push_back("skill " + std::to_string(s));
     eval::write_heatmap_png(out / "routing.png", matrix, task_names, skills,
-                            "routing weights (mean over layers and heads)", std::make_pair(0.0, 1.0));
+                            "routing weights (mean over layers and heads)");  // colours span the matrix's range
   } else {
     adapters::save_adapter(out / "adapter", *model, adapter_set);
   }

@@ -1,0 +1,669 @@
+#include "train/bench.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "adapters/inject.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "io/checkpoint.h"
+#include "models/t5/load.h"
+#include "models/t5/model.h"
+#include "routing/poly.h"
+
+namespace peft::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adapter hyper-parameters of the benchmark (the issue's settings).
+constexpr int64_t kLoraRank = 16;
+constexpr int64_t kPolySkills = 8;
+constexpr int64_t kMhrHeads = 8;
+constexpr int64_t kAdapterReduction = 16;  // Pfeiffer, m = d_model / 16
+constexpr int64_t kPrefixTokens = 30;      // PrefixOptions defaults
+constexpr int64_t kPrefixHidden = 512;
+const char* const kAttentionRegex = R"(.*(SelfAttention|EncDecAttention)\.(q|k|v|o))";
+
+bool is_eval_only(const std::string& m) { return m == "merged-lora" || m == "base"; }
+
+void sync(const torch::Device& device) {
+  // Kernel launches are asynchronous on CUDA: wait before reading the clock.
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+  std::vector<double> values;
+};
+
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  s.values = v;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.min = v.front();
+  s.max = v.back();
+  return s;
+}
+
+nlohmann::json to_json(const Stats& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max}, {"values", s.values}};
+}
+
+std::vector<double> read_loadavg() {
+  std::ifstream f("/proc/loadavg");
+  std::vector<double> v(3, 0.0);
+  f >> v[0] >> v[1] >> v[2];
+  return v;
+}
+
+// The BLAS LibTorch calls (OpenBLAS here) keeps its own thread pool; set it too when the symbol exists.
+void set_blas_threads(int n) {
+  using Fn = void (*)(int);
+  if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+
+std::string blas_name() {
+  if (dlsym(RTLD_DEFAULT, "openblas_get_config")) {
+    using Fn = char* (*)();
+    auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+    return std::string("OpenBLAS ") + fn();
+  }
+  return "unknown";
+}
+
+// ---- model shapes -----------------------------------------------------------------------------------------
+
+T5Config shape_config(const std::string& name) {
+  T5Config c;  // the defaults are t5-small's
+  if (name == "t5-small-shape") return c;
+  if (name == "t5-base-shape") {
+    c.d_model = 768;
+    c.d_ff = 3072;
+    c.num_layers = c.num_decoder_layers = 12;
+    c.num_heads = 12;
+    return c;
+  }
+  fail_input("bench --model: unknown shape '" + name +
+             "' (t5-small-shape, t5-base-shape, or a T5 checkpoint directory)");
+}
+
+// ---- FLOP counting ----------------------------------------------------------------------------------------
+
+// Walks the T5 forward matmul by matmul. `rg` = "this tensor requires grad": a backward matmul is counted
+// only for operands that need a gradient (input grads where upstream is trainable, weight grads of
+// trainable weights), as autograd computes them.
+struct FlopWalker {
+  const T5Config& c;
+  std::string method;
+  double B, S, T;
+  double fwd = 0, bwd = 0;
+
+  bool full() const { return method == "full"; }
+  bool low_rank() const { return method == "lora" || method == "merged-lora-unmerged" || poly(); }
+  bool poly() const { return method == "poly" || method == "mhr"; }
+  bool ia3() const { return method == "ia3"; }
+  bool adapter() const { return method == "adapter"; }
+  bool prefix() const { return method == "prefix"; }
+
+  void mm(double M, double K, double N, bool a_grad, bool b_grad) {
+    const double f = 2.0 * M * K * N;
+    fwd += f;
+    if (a_grad) bwd += f;
+    if (b_grad) bwd += f;
+  }
+
+  // y = x W^T (+ low-rank update on attention projections). Returns whether y requires grad.
+  bool linear(double M, double K, double N, bool in_rg, bool attention_site) {
+    mm(M, K, N, in_rg, full());
+    bool out_rg = in_rg || full();
+    if (attention_site && low_rank()) {
+      const double r = kLoraRank;
+      if (poly()) {  // mixing the inventory per distinct task: einsum over skills for A and B
+        const double U = 4, s = kPolySkills;
+        mm(U, s, K * r, false, true);
+        mm(U, s, r * N, false, true);
+        fwd += 0;  // (w itself needs grad too: same size again)
+        bwd += 2.0 * U * s * (K * r + r * N);
+      }
+      mm(M, K, r, in_rg, true);
+      mm(M, r, N, true, true);
+      out_rg = true;
+    }
+    return out_rg;
+  }
+
+  // One attention module: q rows Mq = B*q, keys from kv_rows = B*k. Returns whether its output requires grad.
+  bool attention(double batch, double q_len, double k_len, bool q_rg, bool kv_rg) {
+    const double d = c.d_model, inner = c.num_heads * c.d_kv, h = c.num_heads, dkv = c.d_kv;
+    const bool qr = linear(batch * q_len, d, inner, q_rg, true);
+    const bool kr = linear(batch * k_len, d, inner, kv_rg, true) || ia3();
+    const bool vr = linear(batch * k_len, d, inner, kv_rg, true) || ia3();
+    mm(batch * h * q_len, dkv, k_len, qr, kr);  // scores = Q K^T
+    bool pr = false;
+    double keys = k_len;
+    if (prefix()) {
+      mm(batch * h * q_len, dkv, kPrefixTokens, qr, true);  // Q P_k^T
+      pr = true;
+      keys += kPrefixTokens;
+    }
+    const bool ar = qr || kr || pr;
+    mm(batch * h * q_len, keys, dkv, ar, vr || pr);  // weights x [P_v; V]
+    return linear(batch * q_len, inner, d, ar || vr || pr, true);
+  }
+
+  bool feed_forward(double M, bool rg) {
+    const double d = c.d_model, f = c.d_ff;
+    bool h = false;
+    if (c.is_gated_act) {
+      h = linear(M, d, f, rg, false);
+      h = linear(M, d, f, rg, false) || h;
+    } else {
+      h = linear(M, d, f, rg, false);
+    }
+    bool out = linear(M, f, d, h || ia3(), false);  // (IA)^3 scales wo's input
+    if (adapter()) {  // Pfeiffer: bottleneck after the FFN sub-layer
+      const double m = std::max<int64_t>(1, c.d_model / kAdapterReduction);
+      mm(M, d, m, out, true);
+      mm(M, m, d, true, true);
+      out = true;
+    }
+    return out;
+  }
+
+  void prefix_generator(double layers) {
+    const double d = c.d_model, m = kPrefixHidden, l = kPrefixTokens;
+    mm(l, d, m, true, true);  // the embedding is trainable: its rows need grads too
+    mm(l, m, layers * 2 * c.num_heads * c.d_kv, true, true);
+  }
+
+  void run() {
+    bool enc = full();  // trainable embedding: every activation requires grad
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      enc = attention(B, S, S, enc, enc) || enc;
+      enc = feed_forward(B * S, enc) || enc;
+    }
+    bool dec = full();
+    for (int64_t i = 0; i < c.num_decoder_layers; ++i) {
+      dec = attention(B, T, T, dec, dec) || dec;
+      dec = attention(B, T, S, dec, enc) || dec;
+      dec = feed_forward(B * T, dec) || dec;
+    }
+    mm(B * T, c.d_model, c.vocab_size, dec, full());  // lm_head (tied: the shared embedding)
+    if (prefix()) {
+      prefix_generator(static_cast<double>(c.num_layers));
+      prefix_generator(static_cast<double>(c.num_decoder_layers));
+      prefix_generator(static_cast<double>(c.num_decoder_layers));
+    }
+  }
+};
+
+// ---- one method's model -----------------------------------------------------------------------------------
+
+struct MethodModel {
+  T5ForConditionalGeneration model{nullptr};
+  adapters::AdapterSet set;
+  std::vector<torch::Tensor> trainable;
+};
+
+MethodModel build_method(const std::string& method, const T5Config& config, const io::HfCheckpoint* checkpoint,
+                         const torch::Device& device, uint64_t seed, int n_tasks) {
+  torch::manual_seed(seed);  // the same backbone weights for every method
+  MethodModel mm;
+  mm.model = checkpoint ? load_t5(*checkpoint) : T5ForConditionalGeneration(config);
+  mm.model->to(device);
+  adapters::ModelInfo info{"t5", config.d_model, config.num_heads, config.d_kv};
+  auto inject = [&](adapters::AdapterSpec spec) {
+    mm.set = adapters::inject(*mm.model, spec, info);
+    mm.trainable = mm.set.trainable_parameters(*mm.model);
+  };
+  if (method == "full") {
+    for (auto& p : mm.model->parameters()) p.set_requires_grad(true);
+    std::set<const void*> seen;  // tied tensors once
+    for (auto& p : mm.model->parameters())
+      if (seen.insert(p.unsafeGetTensorImpl()).second) mm.trainable.push_back(p);
+  } else if (method == "lora" || method == "merged-lora") {
+    adapters::AdapterSpec spec;
+    spec.kind = "lora";
+    spec.lora.r = kLoraRank;
+    spec.lora.lora_alpha = static_cast<double>(kLoraRank);
+    inject(spec);
+    if (method == "merged-lora") {
+      // A trained adapter has B != 0; the merged weights cost the same either way, but make it real.
+      torch::NoGradGuard no_grad;
+      for (auto& a : mm.set.adapters)
+        if (auto* lora = dynamic_cast<adapters::LoraAdapter*>(a.get())) lora->lora_B->weight.normal_(0.0, 1e-3);
+      mm.set.merge();
+    }
+  } else if (method == "poly" || method == "mhr") {
+    for (auto& p : mm.model->parameters()) p.set_requires_grad(false);
+    routing::PolyOptions o;
+    o.n_tasks = n_tasks;
+    o.n_skills = kPolySkills;
+    o.n_heads = method == "mhr" ? kMhrHeads : 1;
+    o.rank = kLoraRank;
+    for (auto& [name, poly] : routing::attach_poly(*mm.model, kAttentionRegex, o)) {
+      poly->to(device);
+      for (auto& p : poly->parameters()) mm.trainable.push_back(p);
+    }
+  } else if (method == "ia3") {
+    adapters::AdapterSpec spec;
+    spec.kind = "ia3";
+    inject(spec);
+  } else if (method == "adapter") {
+    adapters::AdapterSpec spec;
+    spec.kind = "bottleneck";
+    spec.bottleneck.config = "pfeiffer";
+    spec.bottleneck.reduction_factor = kAdapterReduction;
+    inject(spec);
+  } else if (method == "prefix") {
+    adapters::AdapterSpec spec;
+    spec.kind = "prefix";
+    spec.prefix.num_virtual_tokens = kPrefixTokens;
+    spec.prefix.encoder_hidden_size = kPrefixHidden;
+    inject(spec);
+  } else if (method == "base") {
+    for (auto& p : mm.model->parameters()) p.set_requires_grad(false);
+  }
+  return mm;
+}
+
+struct Batch {
+  torch::Tensor input_ids, attention_mask, labels, task_ids;
+};
+
+// Random tokens in [2, vocab): no pad (0) and no eos (1), so every position is real.
+Batch random_batch(const T5Config& c, int batch, int src_len, int tgt_len, int n_tasks, const torch::Device& device) {
+  auto lopts = torch::TensorOptions().dtype(torch::kLong);
+  Batch b;
+  b.input_ids = torch::randint(2, c.vocab_size, {batch, src_len}, lopts).to(device);
+  b.attention_mask = torch::ones({batch, src_len}, lopts).to(device);
+  b.labels = torch::randint(2, c.vocab_size, {batch, tgt_len}, lopts).to(device);
+  b.task_ids = (torch::arange(batch, lopts) % n_tasks).to(device);
+  return b;
+}
+
+std::string fmt(double v, int precision) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  return s.str();
+}
+
+}  // namespace
+
+// ---- public helpers ---------------------------------------------------------------------------------------
+
+const std::vector<std::string>& bench_methods() {
+  static const std::vector<std::string> m = {"full", "lora",   "poly",        "mhr", "ia3",
+                                             "adapter", "prefix", "merged-lora", "base"};
+  return m;
+}
+
+StepFlops count_step_flops(const T5Config& config, const std::string& method, int64_t batch, int64_t src_len,
+                           int64_t tgt_len) {
+  // Merged LoRA and the bare backbone run the same matmuls.
+  FlopWalker w{config, method == "merged-lora" ? std::string("base") : method, static_cast<double>(batch),
+               static_cast<double>(src_len), static_cast<double>(tgt_len)};
+  w.run();
+  if (is_eval_only(method)) w.bwd = 0;
+  return {w.fwd, w.bwd};
+}
+
+double measure_gemm_flops(int64_t n, int reps, const std::string& device_name) {
+  const torch::Device device(device_name);
+  torch::NoGradGuard no_grad;
+  auto a = torch::randn({n, n}, torch::TensorOptions().device(device));
+  auto b = torch::randn({n, n}, torch::TensorOptions().device(device));
+  auto c = torch::mm(a, b);  // warm-up (thread pool start, page faults)
+  sync(device);
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = Clock::now();
+    torch::mm_out(c, a, b);
+    sync(device);
+    t.push_back(seconds_since(t0));
+  }
+  return 2.0 * static_cast<double>(n) * n * n / stats_of(t).median;
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;  // "VmHWM:  1234 kB"
+  }
+  return 0;
+}
+
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+// ---- the benchmark ----------------------------------------------------------------------------------------
+
+nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
+  if (s.batch < 1 || s.src_len < 1 || s.tgt_len < 1 || s.steps < 1 || s.warmup < 0 || s.gen_tokens < 1)
+    fail_input("bench: batch, src-len, tgt-len, steps and gen-tokens must be positive, warmup >= 0");
+  std::vector<std::string> methods = s.methods.empty() ? bench_methods() : s.methods;
+  for (const auto& m : methods)
+    if (std::find(bench_methods().begin(), bench_methods().end(), m) == bench_methods().end())
+      fail_input("bench --methods: unknown method '" + m +
+                 "' (full, lora, poly, mhr, ia3, adapter, prefix, merged-lora, base)");
+  if (s.device != "cpu" && s.device.rfind("cuda", 0) != 0) fail_input("bench --device: '" + s.device + "' (cpu | cuda)");
+  const torch::Device device(s.device);
+  if (device.is_cuda() && !torch::cuda::is_available()) fail_input("bench --device: cuda requested but not available");
+
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = s.threads > 0 ? s.threads : cores;
+  torch::set_num_threads(threads);
+  set_blas_threads(threads);
+
+  // The model: a named shape with random weights, or a checkpoint directory.
+  T5Config config;
+  std::unique_ptr<io::HfCheckpoint> checkpoint;
+  std::string model_name = s.model;
+  if (s.t5_config) {
+    config = *s.t5_config;
+    model_name = "custom-shape";
+  } else if (std::filesystem::is_directory(s.model)) {
+    checkpoint = std::make_unique<io::HfCheckpoint>(io::read_hf_checkpoint(s.model));
+    config = T5Config::from_json(checkpoint->config, (std::filesystem::path(s.model) / "config.json").string());
+  } else {
+    config = shape_config(s.model);
+  }
+  const int gen_steps = s.gen_steps > 0 ? s.gen_steps : std::min(s.steps, 5);
+  const int64_t tokens_per_step = static_cast<int64_t>(s.batch) * (s.src_len + s.tgt_len);
+
+  nlohmann::json result;
+  result["machine"] = {{"cores", cores},
+                       {"threads", threads},
+                       {"device", s.device},
+                       {"blas", blas_name()},
+                       {"loadavg_start", read_loadavg()}};
+  result["shape"] = {{"batch", s.batch},
+                     {"src_len", s.src_len},
+                     {"tgt_len", s.tgt_len},
+                     {"tokens_per_step", tokens_per_step},
+                     {"steps", s.steps},
+                     {"warmup", s.warmup},
+                     {"gen_tokens", s.gen_tokens}};
+
+  const double gemm_start = measure_gemm_flops(1024, 10, s.device);
+  out << "GEMM fp32 1024^3: " << fmt(gemm_start / 1e9, 1) << " GFLOP/s (" << threads << " threads)\n";
+
+  nlohmann::json jm = nlohmann::json::object();
+  auto run_ctx = [](const Batch& b, bool training) {
+    ForwardContext ctx;
+    ctx.task_ids = b.task_ids;
+    ctx.training = training;
+    return ctx;
+  };
+
+  for (const auto& method : methods) {
+    const bool rss_reset = reset_peak_rss();
+    MethodModel mm = build_method(method, config, checkpoint.get(), device, s.seed, s.n_tasks);
+    auto& model = mm.model;
+    nlohmann::json r;
+    r["kind"] = is_eval_only(method) ? "eval" : "train";
+    const auto count = adapters::count_parameters(*model);
+    r["parameters"] = count.total;
+    int64_t trainable = 0;
+    for (auto& p : mm.trainable) trainable += p.numel();
+    r["trainable_parameters"] = trainable;
+    const StepFlops flops = count_step_flops(config, method, s.batch, s.src_len, s.tgt_len);
+    r["forward_gflop"] = flops.forward / 1e9;
+    torch::manual_seed(s.seed + 1);
+
+    // Training step: data, forward, backward, optimizer, each timed.
+    if (!is_eval_only(method)) {
+      r["step_gflop"] = flops.total() / 1e9;
+      torch::optim::AdamW optimizer(mm.trainable, torch::optim::AdamWOptions(1e-4));
+      model->train();
+      std::vector<double> step, data, fwd, bwd, opt;
+      for (int i = 0; i < s.warmup + s.steps; ++i) {
+        auto t0 = Clock::now();
+        Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+        sync(device);
+        auto t1 = Clock::now();
+        ForwardContext ctx = run_ctx(b, true);
+        torch::Tensor loss = model->forward(b.input_ids, b.attention_mask, {}, {}, b.labels, ctx).loss;
+        sync(device);
+        auto t2 = Clock::now();
+        loss.backward();
+        sync(device);
+        auto t3 = Clock::now();
+        optimizer.step();
+        for (auto& p : mm.trainable) p.mutable_grad() = torch::Tensor();  // set_to_none: no memset per step
+        sync(device);
+        auto t4 = Clock::now();
+        if (!std::isfinite(loss.item<double>())) throw std::runtime_error("bench: non-finite loss for " + method);
+        if (i < s.warmup) continue;
+        auto d = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+        step.push_back(d(t0, t4));
+        data.push_back(d(t0, t1));
+        fwd.push_back(d(t1, t2));
+        bwd.push_back(d(t2, t3));
+        opt.push_back(d(t3, t4));
+      }
+      const Stats st = stats_of(step);
+      r["step_s"] = to_json(st);
+      r["tokens_per_s"] = static_cast<double>(tokens_per_step) / st.median;
+      r["phases_s"] = {{"data", stats_of(data).median},
+                       {"forward", stats_of(fwd).median},
+                       {"backward", stats_of(bwd).median},
+                       {"optimizer", stats_of(opt).median}};
+      r["step_gflops"] = flops.total() / st.median / 1e9;
+    }
+
+    // Evaluation forward (teacher-forced, with the loss) and greedy generation, without autograd.
+    model->eval();
+    {
+      torch::NoGradGuard no_grad;
+      std::vector<double> ev;
+      for (int i = 0; i < s.warmup + s.steps; ++i) {
+        Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+        ForwardContext ctx = run_ctx(b, false);
+        sync(device);
+        auto t0 = Clock::now();
+        torch::Tensor loss = model->forward(b.input_ids, b.attention_mask, {}, {}, b.labels, ctx).loss;
+        sync(device);
+        if (i >= s.warmup) ev.push_back(seconds_since(t0));
+        (void)loss;
+      }
+      const Stats st = stats_of(ev);
+      r["eval_forward_s"] = to_json(st);
+      r["eval_tokens_per_s"] = static_cast<double>(tokens_per_step) / st.median;
+
+      std::vector<double> gen;
+      int64_t new_tokens = 0;
+      for (int i = 0; i < 1 + gen_steps; ++i) {  // one warm-up generation
+        Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+        ForwardContext ctx = run_ctx(b, false);
+        sync(device);
+        auto t0 = Clock::now();
+        torch::Tensor ids = model->generate(b.input_ids, b.attention_mask, ctx, s.gen_tokens);
+        sync(device);
+        if (i == 0) continue;
+        gen.push_back(seconds_since(t0));
+        new_tokens = (ids.size(1) - 1) * s.batch;  // rows that finished early still produce pad tokens
+      }
+      const Stats st_gen = stats_of(gen);
+      r["generation"] = {{"new_tokens", new_tokens},
+                         {"seconds", to_json(st_gen)},
+                         {"new_tokens_per_s", static_cast<double>(new_tokens) / st_gen.median}};
+    }
+    r["peak_rss_mb"] = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+    r["peak_rss_reset"] = rss_reset;
+    jm[method] = r;
+    out << "  " << method << ": ";  // progress, so a long run shows its figures as it goes
+    if (r.contains("step_s"))
+      out << "step " << fmt(r["step_s"]["median"].get<double>(), 3) << " s (fwd " << fmt(r["phases_s"]["forward"].get<double>(), 3)
+          << ", bwd " << fmt(r["phases_s"]["backward"].get<double>(), 3) << ", opt "
+          << fmt(r["phases_s"]["optimizer"].get<double>(), 3) << "), ";
+    out << "eval " << fmt(r["eval_forward_s"]["median"].get<double>(), 3) << " s, generation "
+        << fmt(r["generation"]["new_tokens_per_s"].get<double>(), 1) << " new tok/s, load "
+        << fmt(read_loadavg()[0], 2) << "\n" << std::flush;
+  }
+
+  // Generation cost per new token at several lengths (bare backbone): (generate(n) - encode) / n.
+  nlohmann::json scaling = nlohmann::json::object();
+  if (!s.gen_scaling.empty()) {
+    MethodModel mm = build_method("base", config, checkpoint.get(), device, s.seed, s.n_tasks);
+    mm.model->eval();
+    torch::NoGradGuard no_grad;
+    Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+    ForwardContext ctx = run_ctx(b, false);
+    std::vector<double> enc;
+    for (int i = 0; i < 1 + gen_steps; ++i) {
+      sync(device);
+      auto t0 = Clock::now();
+      auto e = mm.model->encode(b.input_ids, b.attention_mask, ctx);
+      sync(device);
+      if (i > 0) enc.push_back(seconds_since(t0));
+    }
+    const double encode_s = stats_of(enc).median;
+    scaling["encode_s"] = encode_s;
+    for (int n : s.gen_scaling) {
+      std::vector<double> t;
+      int64_t produced = 0;
+      for (int i = 0; i < 1 + gen_steps; ++i) {
+        sync(device);
+        auto t0 = Clock::now();
+        auto ids = mm.model->generate(b.input_ids, b.attention_mask, ctx, n);
+        sync(device);
+        if (i > 0) t.push_back(seconds_since(t0));
+        produced = ids.size(1) - 1;
+      }
+      const double total = stats_of(t).median;
+      scaling[std::to_string(n)] = {{"new_tokens", produced},
+                                    {"seconds", total},
+                                    {"per_token_s", std::max(total - encode_s, 1e-9) / std::max<int64_t>(produced, 1)}};
+    }
+  }
+  result["generation_scaling"] = scaling;
+
+  const double gemm_end = measure_gemm_flops(1024, 10, s.device);
+  const double gemm = std::max(gemm_start, gemm_end);  // the machine's capability: the less disturbed figure
+  result["gemm"] = {{"n", 1024}, {"gflops", gemm / 1e9}, {"gflops_start", gemm_start / 1e9}, {"gflops_end", gemm_end / 1e9}};
+  for (auto& [name, r] : jm.items())
+    if (r.contains("step_gflops")) r["gemm_fraction"] = r["step_gflops"].get<double>() * 1e9 / gemm;
+  result["methods"] = jm;
+  result["machine"]["loadavg_end"] = read_loadavg();
+  result["model"] = config.to_json();
+  result["model"]["name"] = model_name;
+
+  // ---- targets (issue: Python reference on the same machine; thresholds from the issue) ----
+  nlohmann::json targets = nlohmann::json::array();
+  auto target = [&](const std::string& name, double measured, double threshold, bool higher_is_better,
+                    const std::string& unit) {
+    const bool pass = higher_is_better ? measured >= threshold : measured <= threshold;
+    targets.push_back({{"name", name},
+                       {"measured", measured},
+                       {"threshold", threshold},
+                       {"ratio", measured / threshold},
+                       {"unit", unit},
+                       {"pass", pass}});
+  };
+  auto has = [&](const std::string& m) { return jm.contains(m); };
+  auto step = [&](const std::string& m) { return jm[m]["step_s"]["median"].get<double>(); };
+  if (has("lora")) target("lora step tokens/s >= 720", jm["lora"]["tokens_per_s"].get<double>(), 720, true, "tok/s");
+  if (has("mhr")) target("mhr step tokens/s >= 720", jm["mhr"]["tokens_per_s"].get<double>(), 720, true, "tok/s");
+  if (has("base"))
+    target("generation new tokens/s >= 200 (base)", jm["base"]["generation"]["new_tokens_per_s"].get<double>(), 200,
+           true, "tok/s");
+  if (has("lora"))
+    target("generation new tokens/s >= 200 (lora, unmerged)",
+           jm["lora"]["generation"]["new_tokens_per_s"].get<double>(), 200, true, "tok/s");
+  if (has("poly") && has("lora")) target("poly step <= 1.10 x lora step", step("poly") / step("lora"), 1.10, false, "x");
+  if (has("mhr") && has("lora")) target("mhr step <= 1.10 x lora step", step("mhr") / step("lora"), 1.10, false, "x");
+  if (has("lora") && has("full")) target("lora step <= 0.65 x full step", step("lora") / step("full"), 0.65, false, "x");
+  if (has("merged-lora") && has("base"))
+    target("merged-lora eval <= 1.03 x base eval",
+           jm["merged-lora"]["eval_forward_s"]["median"].get<double>() /
+               jm["base"]["eval_forward_s"]["median"].get<double>(),
+           1.03, false, "x");
+  if (s.gen_scaling.size() >= 2) {
+    const int lo = *std::min_element(s.gen_scaling.begin(), s.gen_scaling.end());
+    const int hi = *std::max_element(s.gen_scaling.begin(), s.gen_scaling.end());
+    target("generation per-token cost at " + std::to_string(hi) + " <= 1.3 x at " + std::to_string(lo),
+           scaling[std::to_string(hi)]["per_token_s"].get<double>() /
+               scaling[std::to_string(lo)]["per_token_s"].get<double>(),
+           1.3, false, "x");
+  }
+  if (has("lora")) target("lora step >= 50% of GEMM throughput", jm["lora"]["gemm_fraction"].get<double>(), 0.5, true, "");
+  result["targets"] = targets;
+
+  // ---- table ----
+  out << "\npeft bench: " << model_name << " (d_model " << config.d_model << ", " << config.num_layers << "+"
+      << config.num_decoder_layers << " layers), batch " << s.batch << ", src " << s.src_len << ", tgt " << s.tgt_len
+      << " (" << tokens_per_step << " tokens/step), " << s.steps << " timed steps after " << s.warmup
+      << " warm-up, " << threads << " threads, " << s.device << "\n";
+  out << "GEMM fp32 1024^3: " << fmt(gemm / 1e9, 1) << " GFLOP/s (start " << fmt(gemm_start / 1e9, 1) << ", end "
+      << fmt(gemm_end / 1e9, 1) << ")\n\n";
+  out << std::left << std::setw(12) << "method" << std::right << std::setw(11) << "trainable" << std::setw(23)
+      << "step s [min-max]" << std::setw(8) << "tok/s" << std::setw(22) << "fwd/bwd/opt/data s" << std::setw(8)
+      << "GFLOP" << std::setw(7) << "%GEMM" << std::setw(9) << "eval s" << std::setw(9) << "gen t/s" << std::setw(9)
+      << "RSS MB" << "\n";
+  for (const auto& method : methods) {
+    const auto& r = jm[method];
+    out << std::left << std::setw(12) << method << std::right << std::setw(11)
+        << r["trainable_parameters"].get<int64_t>();
+    if (r.contains("step_s")) {
+      const auto& st = r["step_s"];
+      const auto& ph = r["phases_s"];
+      out << std::setw(23)
+          << (fmt(st["median"].get<double>(), 3) + " [" + fmt(st["min"].get<double>(), 2) + "-" +
+              fmt(st["max"].get<double>(), 2) + "]")
+          << std::setw(8) << fmt(r["tokens_per_s"].get<double>(), 0) << std::setw(22)
+          << (fmt(ph["forward"].get<double>(), 2) + "/" + fmt(ph["backward"].get<double>(), 2) + "/" +
+              fmt(ph["optimizer"].get<double>(), 3) + "/" + fmt(ph["data"].get<double>(), 3))
+          << std::setw(8) << fmt(r["step_gflop"].get<double>(), 1) << std::setw(7)
+          << fmt(100.0 * r["gemm_fraction"].get<double>(), 1);
+    } else {
+      out << std::setw(23) << "-" << std::setw(8) << "-" << std::setw(22) << "-" << std::setw(8)
+          << fmt(r["forward_gflop"].get<double>(), 1) << std::setw(7) << "-";
+    }
+    out << std::setw(9) << fmt(r["eval_forward_s"]["median"].get<double>(), 3) << std::setw(9)
+        << fmt(r["generation"]["new_tokens_per_s"].get<double>(), 1) << std::setw(9)
+        << fmt(r["peak_rss_mb"].get<double>(), 0) << "\n";
+  }
+  if (!scaling.empty()) {
+    out << "\ngeneration (base): encode " << fmt(scaling["encode_s"].get<double>(), 3) << " s";
+    for (int n : s.gen_scaling)
+      out << "; " << n << " new: " << fmt(scaling[std::to_string(n)]["seconds"].get<double>(), 3) << " s, "
+          << fmt(1e3 * scaling[std::to_string(n)]["per_token_s"].get<double>(), 2) << " ms/token";
+    out << "\n";
+  }
+  out << "\ntargets:\n";
+  for (const auto& t : targets)
+    out << "  " << (t["pass"].get<bool>() ? "PASS " : "FAIL ") << std::left << std::setw(50)
+        << t["name"].get<std::string>() << std::right << " measured " << fmt(t["measured"].get<double>(), 3) << " "
+        << t["unit"].get<std::string>() << " (ratio to threshold " << fmt(t["ratio"].get<double>(), 2) << ")\n";
+  const auto la = result["machine"]["loadavg_start"], lb = result["machine"]["loadavg_end"];
+  out << "load average at start " << fmt(la[0].get<double>(), 2) << ", at end " << fmt(lb[0].get<double>(), 2) << "\n";
+
+  if (!s.json.empty()) write_file_atomic(s.json, result.dump(2) + "\n");
+  return result;
+}
+
+}  // namespace peft::train
