@@ -90,7 +90,7 @@ eval::ResultRow run_cell(T5ForConditionalGenerationImpl& model, AttachedVariant&
 
     model.train();
     auto step_fn = [&](int64_t, int64_t) {
-      return seq2seq_train_step(model, batcher.next(), options.device);
+      return seq2seq_train_step(model, batcher.next(), options.device, config.train.bf16);
     };
     ResumableState state{[&] { return nlohmann::json{{"batcher", batcher.state()}}; },
                          [&](const nlohmann::json& j) { batcher.restore(j.at("batcher").get<std::string>()); }};

@@ -106,7 +106,7 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
   bool first_step = true;
   model->train();
   auto step_fn = [&](int64_t, int64_t) {
-    MicroStep step = seq2seq_train_step(*model, batcher.next(), device);
+    MicroStep step = seq2seq_train_step(*model, batcher.next(), device, config.train.bf16);
     if (first_step) summary.first_train_loss = step.loss.item<double>();
     first_step = false;
     return step;

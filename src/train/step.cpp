@@ -1,10 +1,13 @@
 #include "train/step.h"
 
+#include "common/torch_compat.h"
 #include "eval/evaluate.h"
 
 namespace peft::train {
 
-MicroStep seq2seq_train_step(T5ForConditionalGenerationImpl& model, const data::Batch& batch, torch::Device device) {
+MicroStep seq2seq_train_step(T5ForConditionalGenerationImpl& model, const data::Batch& batch, torch::Device device,
+                             bool bf16) {
+  compat::AutocastScope autocast(bf16, device);  // no-op on CPU
   ForwardContext ctx;
   ctx.training = true;
   ctx.task_ids = torch::tensor(batch.task_ids, torch::kLong).to(device);

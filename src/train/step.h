@@ -9,7 +9,8 @@
 namespace peft::train {
 
 // Forward with labels in training mode (routing samples, dropout); the loss is the mean token cross-entropy.
-// tokens = source tokens + target tokens of the batch (what tokens/s counts).
-MicroStep seq2seq_train_step(T5ForConditionalGenerationImpl& model, const data::Batch& batch, torch::Device device);
+// tokens = source tokens + target tokens of the batch (what tokens/s counts). bf16: autocast on CUDA.
+MicroStep seq2seq_train_step(T5ForConditionalGenerationImpl& model, const data::Batch& batch, torch::Device device,
+                             bool bf16 = false);
 
 }  // namespace peft::train
