@@ -1,3 +1,4 @@
+#include "support/input_error.h"
 #include "io/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -11,16 +12,7 @@ namespace {
 using test::TempDir;
 using test::write_text;
 
-template <typename Fn>
-std::string input_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no InputError thrown";
-  return "";
-}
+using test::input_error;
 
 // Module paths as in a transformers model: `dense.weight`, `dense.bias`, `norm.weight`.
 struct Tiny : torch::nn::Module {

@@ -1,3 +1,4 @@
+#include "support/input_error.h"
 #include "io/safetensors.h"
 
 #include <gtest/gtest.h>
@@ -17,17 +18,7 @@ using test::write_raw_safetensors;
 
 const std::filesystem::path kFixtures = std::filesystem::path(PEFT_SOURCE_DIR) / "tests" / "fixtures";
 
-// Runs `fn`, expects an InputError, returns its message.
-template <typename Fn>
-std::string input_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no InputError thrown";
-  return "";
-}
+using test::input_error;
 
 std::string bytes_of(std::initializer_list<uint16_t> values) {
   std::string s;

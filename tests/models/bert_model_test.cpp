@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "support/input_error.h"
 #include "common/error.h"
 #include "io/checkpoint.h"
 #include "models/bert/model.h"
@@ -12,16 +13,7 @@ namespace {
 
 const std::filesystem::path kFixtures = std::filesystem::path(PEFT_SOURCE_DIR) / "tests" / "fixtures";
 
-template <typename Fn>
-std::string input_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no InputError thrown";
-  return "";
-}
+using test::input_error;
 
 BertInputs fixture_inputs(const io::TensorMap& ref) {
   BertInputs in;
