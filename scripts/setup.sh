@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${#missing[@]} missing package(s): ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 else
   say "all packages present"
 fi
