@@ -112,7 +112,7 @@ int dispatch(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   add_common(adapt, common, true);
 
-  CLI::App* eval = app.add_subcommand("eval", "Evaluate a trained adapter on the test tasks.");
+  CLI::App* eval = app.add_subcommand("eval", "Score a pretrain run's inventory or adapter on the held-out examples of each training task.");
   eval->add_option("CONFIG", run_options.config_path, config_help)->required();
   add_common(eval, common, false);
 

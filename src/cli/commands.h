@@ -42,7 +42,7 @@ struct ExportOptions {
 int cmd_pretrain(const Config& config, const RunOptions& options);
 // Few-shot adaptation to each held-out task, for every adapt.variants x adapt.seeds.
 int cmd_adapt(const Config& config, const RunOptions& options);
-// Evaluates eval.checkpoint (or the latest checkpoint in run.out) on the test tasks.
+// Scores the pretrain run folder eval.checkpoint ("" = run.out) on the held-out examples of its training tasks.
 int cmd_eval(const Config& config, const RunOptions& options);
 // Throughput/memory benchmark; the model is model.path (bench --model sets it).
 int cmd_bench(const Config& config, const BenchOptions& options);

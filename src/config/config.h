@@ -102,7 +102,7 @@ struct EvalConfig {
   int batch_size = 0;
   bool rank_classification = false;
   std::vector<std::string> metrics;  // rouge_l | exact_match | accuracy
-  std::string checkpoint;            // "" = the latest checkpoint in run.out
+  std::string checkpoint;            // pretrain run folder to evaluate; "" = run.out
 };
 
 struct RunConfig {

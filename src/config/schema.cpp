@@ -193,7 +193,7 @@ std::vector<Option> build_table() {
       make("eval.metrics", F(eval.metrics), Strings{"rouge_l", "exact_match"},
            one_of({"rouge_l", "exact_match", "accuracy"}), "Metrics computed on every evaluation."),
       make("eval.checkpoint", F(eval.checkpoint), "", none(),
-           "Checkpoint directory to evaluate; \"\" = the latest checkpoint in run.out."),
+           "Pretrain run folder to evaluate (manifest.json or adapter/); \"\" = run.out."),
       // run
       make("run.out", F(run.out), "runs/default", none(),
            "Run folder: config.resolved.yaml, log.txt, metrics, checkpoints and results go here."),
