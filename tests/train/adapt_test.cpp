@@ -485,7 +485,9 @@ TEST(Adapt, FreshAdapterVariantsAttachTrainAndCountTheirParameters) {
     int moved = 0;
     for (const auto& p : model->named_parameters()) {
       const bool same = torch::equal(p.value(), before.at(p.key()));
-      if (!trained.count(p.value().unsafeGetTensorImpl())) EXPECT_TRUE(same) << p.key();
+      if (!trained.count(p.value().unsafeGetTensorImpl())) {
+        EXPECT_TRUE(same) << p.key();
+      }
       moved += !same;
     }
     EXPECT_GT(moved, 0);
