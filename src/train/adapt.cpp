@@ -99,18 +99,15 @@ eval::ResultRow run_cell(T5ForConditionalGenerationImpl& model, AttachedVariant&
     row.steps = config.adapt.steps;
   }
 
-  eval::EvalOptions eval_options;
-  eval_options.batch_size = config.eval.batch_size;
-  eval_options.max_new_tokens = config.eval.max_new_tokens;
-  eval_options.device = options.device;
+  const eval::EvalOptions evaluation = eval_options(config, options.device);
   const std::vector<int64_t> task_ids(cell.test.size(), 0);
   const auto generation =
-      eval::evaluate_generation(model, tokenizer, cell.test, cell.references, task_ids, eval_options);
+      eval::evaluate_generation(model, tokenizer, cell.test, cell.references, task_ids, evaluation);
   row.metrics["rouge_l"] = generation.scores.rouge_l;
   row.metrics["exact_match"] = generation.scores.exact_match;
   if (!cell.label_set.empty() && config.eval.rank_classification)
     row.metrics["accuracy"] = eval::rank_classification_accuracy(model, tokenizer, cell.test, cell.references,
-                                                                 task_ids, cell.label_set, eval_options);
+                                                                 task_ids, cell.label_set, evaluation);
   row.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return row;
 }

@@ -34,10 +34,7 @@ nlohmann::json run_eval(const Config& config) {
     fail_input(dir.string() + ": no manifest.json or adapter/ — not the folder of a pretrain run");
   }
   model->to(device);
-  eval::EvalOptions options;
-  options.batch_size = config.eval.batch_size;
-  options.max_new_tokens = config.eval.max_new_tokens;
-  options.device = device;
+  const eval::EvalOptions options = eval_options(config, device);
   nlohmann::json result = {{"checkpoint", dir.string()}, {"tasks", nlohmann::json::object()}};
   double rouge_sum = 0, em_sum = 0;
   std::printf("%-48s %8s %8s %8s\n", "task", "n", "Rouge-L", "EM");

@@ -111,14 +111,11 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
     first_step = false;
     return step;
   };
-  eval::EvalOptions eval_options;
-  eval_options.batch_size = config.eval.batch_size;
-  eval_options.max_new_tokens = config.eval.max_new_tokens;
-  eval_options.device = device;
+  const eval::EvalOptions evaluation = eval_options(config, device);
   auto eval_fn = [&](int64_t step) -> nlohmann::json {
     if (eval_set.examples.empty()) return {};
     const auto r = eval::evaluate_generation(*model, *tokenizer, eval_set.examples, eval_set.references,
-                                             eval_set.task_ids, eval_options);
+                                             eval_set.task_ids, evaluation);
     spdlog::info("step {}: held-out examples of training tasks: Rouge-L {:.2f}, exact match {:.2f}", step,
                  r.scores.rouge_l, r.scores.exact_match);
     return {{"rouge_l", r.scores.rouge_l}, {"exact_match", r.scores.exact_match}, {"n", eval_set.examples.size()}};

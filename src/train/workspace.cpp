@@ -54,6 +54,14 @@ T5ForConditionalGeneration load_frozen_t5(const Config& config, torch::Device de
 
 data::PromptOptions prompt_options(const Config& config) { return data::prompt_options_from(config.data); }
 
+eval::EvalOptions eval_options(const Config& config, torch::Device device) {
+  eval::EvalOptions o;
+  o.batch_size = config.eval.batch_size;
+  o.max_new_tokens = config.eval.max_new_tokens;
+  o.device = device;
+  return o;
+}
+
 TaskData load_task_data(const Config& config, const Tokenizer& tokenizer) {
   TaskData out;
   auto split_of = [&](const std::string& dir, const std::string& split, const std::vector<std::string>& names,

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "data/cache.h"
 #include "data/task.h"
+#include "eval/evaluate.h"
 #include "models/t5/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -37,5 +38,8 @@ struct TaskData {
 TaskData load_task_data(const Config& config, const Tokenizer& tokenizer);
 
 data::PromptOptions prompt_options(const Config& config);
+
+// eval.batch_size and eval.max_new_tokens, on `device`: how every command evaluates.
+eval::EvalOptions eval_options(const Config& config, torch::Device device);
 
 }  // namespace peft::train
