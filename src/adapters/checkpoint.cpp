@@ -1,5 +1,6 @@
 #include "adapters/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -186,7 +187,44 @@ AdapterSpec spec_from_config(const nlohmann::json& j, const std::string& source)
   return s;
 }
 
+namespace {
+
+bool is_adamix(const Adapter& a) {
+  return dynamic_cast<const AdamixLora*>(&a) != nullptr || dynamic_cast<const AdamixBottleneck*>(&a) != nullptr;
+}
+
+// An AdaMix set saves its merged adapter (the mean of the copies) under the names the base kind uses:
+// LoRA `<site>.lora_A.weight` / `.lora_B.weight`, a bottleneck `<site>.adapter.adapter_down.weight` ...
+std::map<std::string, torch::Tensor> adamix_merged_state(const AdapterSet& set) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& a : set.adapters) {
+    const std::string site = kSavedPrefix + a->site_name();
+    if (const auto* lora = dynamic_cast<const AdamixLora*>(a.get())) {
+      const auto [A, B] = lora->averaged_lora();
+      out[site + ".lora_A.weight"] = A;
+      out[site + ".lora_B.weight"] = B;
+    } else if (const auto* bn = dynamic_cast<const AdamixBottleneck*>(a.get())) {
+      const AveragedBottleneck m = bn->averaged();
+      const std::string child = site + "." + bn->child_name();
+      out[child + ".adapter_down.weight"] = m.down_weight;
+      out[child + ".adapter_down.bias"] = m.down_bias;
+      out[child + ".adapter_up.weight"] = m.up_weight;
+      out[child + ".adapter_up.bias"] = m.up_bias;
+    } else {
+      throw std::logic_error("adapter set mixes AdaMix and other adapters at '" + a->site_name() + "'");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool has_adamix(const AdapterSet& set) {
+  return std::any_of(set.adapters.begin(), set.adapters.end(), [](const auto& a) { return is_adamix(*a); });
+}
+
 std::map<std::string, torch::Tensor> adapter_state(const torch::nn::Module& model, const AdapterSet& set) {
+  if (has_adamix(set)) return adamix_merged_state(set);
   std::map<std::string, torch::Tensor> out;
   for (const auto& np : set.named_trainable_parameters(model)) out[kSavedPrefix + np.first] = np.second;
   return out;
@@ -201,6 +239,8 @@ void save_adapter(const std::filesystem::path& dir, const torch::nn::Module& mod
 }
 
 void load_adapter_weights(const std::filesystem::path& file, const torch::nn::Module& model, const AdapterSet& set) {
+  if (has_adamix(set))
+    throw std::logic_error("load_adapter_weights: an AdaMix set is saved merged; load it as its base kind");
   const io::TensorMap stored = io::read_safetensors(file);
   const auto expected = adapter_state(model, set);
   std::vector<std::string> problems;

@@ -18,7 +18,11 @@ nlohmann::json adapter_config(const AdapterSet& set, bool folded);
 // The spec a config describes (kind and options); InputError naming `source` and the key.
 AdapterSpec spec_from_config(const nlohmann::json& config, const std::string& source);
 
-// The tensors save_adapter writes, by saved name.
+// True when the set's adapters are AdaMix mixtures (AdamixLora / AdamixBottleneck).
+bool has_adamix(const AdapterSet& set);
+
+// The tensors save_adapter writes, by saved name. An AdaMix set writes its merged adapter (uniform mean of
+// the copies, detached) in the base kind's names, so the folder loads as a plain LoRA / bottleneck adapter.
 std::map<std::string, torch::Tensor> adapter_state(const torch::nn::Module& model, const AdapterSet& set);
 
 void save_adapter(const std::filesystem::path& dir, const torch::nn::Module& model, const AdapterSet& set);

@@ -257,10 +257,17 @@ void inject_prefix(AdapterSet& set, torch::nn::Module& model, const NamedModules
 }
 
 void inject_bottleneck(AdapterSet& set, const NamedModules& modules, const BottleneckOptions& resolved,
-                       const TargetModules& targets, const ModelInfo& info, const torch::Device& device) {
+                       const TargetModules& targets, const ModelInfo& info, const torch::Device& device,
+                       const std::optional<AdamixOptions>& adamix = std::nullopt) {
   const bool houlsby = resolved.config == "houlsby";
-  for (const auto& m : sublayers(modules, houlsby, resolved.cross_attention, targets))
-    attach(set, *m.second, std::make_shared<BottleneckAdapter>(m.first, info.d_model, resolved), device);
+  for (const auto& m : sublayers(modules, houlsby, resolved.cross_attention, targets)) {
+    std::shared_ptr<Adapter> a;
+    if (adamix)
+      a = std::make_shared<AdamixBottleneck>(m.first, info.d_model, resolved, *adamix);
+    else
+      a = std::make_shared<BottleneckAdapter>(m.first, info.d_model, resolved);
+    attach(set, *m.second, a, device);
+  }
 }
 
 }  // namespace
@@ -276,6 +283,8 @@ AdapterSet inject(torch::nn::Module& model, const AdapterSpec& spec, const Model
     break;
   }
   const std::string& kind = spec.kind;
+  if (spec.adamix && kind != "lora" && kind != "bottleneck")
+    throw InputError("adamix: mixes lora or bottleneck adapters, not '" + kind + "'");
 
   if (kind == "lora" || kind == "ia3") {
     const TargetModules targets = spec.target_modules.specified() ? spec.target_modules
@@ -290,14 +299,16 @@ AdapterSet inject(torch::nn::Module& model, const AdapterSpec& spec, const Model
     for (const auto& m : filter_by(sites_of<AdaptableLinearImpl>(modules), targets, "linear layer")) {
       AdaptableLinear linear(std::dynamic_pointer_cast<AdaptableLinearImpl>(m.second));
       std::shared_ptr<Adapter> a;
-      if (kind == "lora")
+      if (kind == "lora" && spec.adamix)
+        a = std::make_shared<AdamixLora>(m.first, linear, spec.lora, *spec.adamix);
+      else if (kind == "lora")
         a = std::make_shared<LoraAdapter>(m.first, linear, spec.lora);
       else
         a = std::make_shared<Ia3Adapter>(m.first, linear, feedforward.matches(m.first));
       attach(set, *m.second, a, device);
     }
   } else if (kind == "bottleneck") {
-    inject_bottleneck(set, modules, resolve(spec.bottleneck), spec.target_modules, info, device);
+    inject_bottleneck(set, modules, resolve(spec.bottleneck), spec.target_modules, info, device, spec.adamix);
   } else if (kind == "compacter") {
     const auto& o = spec.compacter;
     CompacterShared shared(o.phm_dim, o.phm_init_range);

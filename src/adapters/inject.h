@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/adamix.h"
 #include "adapters/adapter.h"
 #include "adapters/bottleneck.h"
 #include "adapters/compacter.h"
@@ -52,6 +53,9 @@ struct AdapterSpec {
   PrefixOptions prefix;
   PromptOptions prompt;
   MamOptions mam;
+  // AdaMix (methods.md §7): E copies of the lora / bottleneck projections instead of one. Saved merged, in
+  // the base kind's format (adapter_config.json never mentions it).
+  std::optional<AdamixOptions> adamix;
   std::string base_model_name_or_path;  // recorded in adapter_config.json
   std::string task_type;                // SEQ_2_SEQ_LM, SEQ_CLS, ...
 };

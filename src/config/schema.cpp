@@ -68,7 +68,8 @@ std::vector<Option> build_table() {
                                  "prefix", "prompt", "compacter", "compacterpp", "mam",      "none"};
   // Names as users type them (methods.md §2); the order is the order of the results table.
   const Strings variants = {"mhr", "mhr-z", "mhr-mu", "poly", "poly-z", "poly-mu", "lora", "ia3", "adapter",
-                            "compacter", "prefix", "mam", "shared-lora", "full", "zero-shot"};
+                            "compacter", "prefix", "mam", "adamix", "adamix-adapter", "shared-lora", "full",
+                            "zero-shot"};
   return {
       // model
       make("model.path", F(model.path), "",
@@ -150,7 +151,8 @@ std::vector<Option> build_table() {
            "Learning rate of the routing logits Z (their own optimizer group)."),
       // adamix
       make("adamix.enabled", F(adamix.enabled), false, none(),
-           "Mixture of adaptations: keep num_experts copies of the adapter's projections (adapter.kind lora or pfeiffer)."),
+           "pretrain with routing.method none: train the shared adapter (adapter.kind lora or pfeiffer) as an AdaMix "
+           "mixture, saved merged. The adapt variants adamix / adamix-adapter use the adamix keys whatever this says."),
       make("adamix.num_experts", F(adamix.num_experts), 4, ge(1), "Number of copies E of each projection."),
       make("adamix.share", F(adamix.share), "up", one_of({"up", "down", "none"}),
            "Projection kept as one shared copy: up (adapter Up / LoRA B), down (adapter Down / LoRA A), or none."),

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -34,6 +35,7 @@ std::string result_json_line(const ResultRow& row) {
   }
   j["metrics"] = metrics;
   j["trainable_params"] = row.trainable_params;
+  if (row.merged_params != 0) j["merged_params"] = row.merged_params;
   j["steps"] = row.steps;
   j["wall_seconds"] = row.wall_seconds;
   return j.dump();
@@ -102,6 +104,7 @@ std::vector<ResultRow> parse_results_jsonl(const std::string& text, const std::s
       else fail_input(at + "metric '" + name + "' must be a number, got " + value.dump());
     }
     r.trainable_params = require_int(j, "trainable_params", at);
+    if (j.contains("merged_params")) r.merged_params = require_int(j, "merged_params", at);
     r.steps = require_int(j, "steps", at);
     r.wall_seconds = require_number(j, "wall_seconds", at);
     rows.push_back(std::move(r));
@@ -124,8 +127,9 @@ void append_result_jsonl(const std::filesystem::path& path, const ResultRow& row
 
 namespace {
 
-const char* const kFixedColumns[] = {"task", "variant", "seed", "trainable_params", "steps", "wall_seconds"};
-constexpr size_t kNumFixed = 6;
+const char* const kFixedColumns[] = {"task",          "variant", "seed",        "trainable_params",
+                                     "merged_params", "steps",   "wall_seconds"};
+constexpr size_t kNumFixed = std::size(kFixedColumns);
 
 // Shortest of %.15g / %.17g that reads back to the same double (%.17g always does).
 std::string format_double(double v) {
@@ -227,7 +231,8 @@ std::string results_csv(const std::vector<ResultRow>& rows) {
   out += "\n";
   for (const auto& r : rows) {
     out += csv_field(r.task) + "," + csv_field(r.variant) + "," + std::to_string(r.seed) + "," +
-           std::to_string(r.trainable_params) + "," + std::to_string(r.steps) + "," + format_double(r.wall_seconds);
+           std::to_string(r.trainable_params) + "," + std::to_string(r.merged_params) + "," + std::to_string(r.steps) +
+           "," + format_double(r.wall_seconds);
     for (const auto& m : metric_set) {
       out += ",";
       auto it = r.metrics.find(m);
@@ -257,8 +262,9 @@ std::vector<ResultRow> parse_results_csv(const std::string& text, const std::str
     r.variant = f[1];
     r.seed = parse_int(f[2], "seed", at);
     r.trainable_params = parse_int(f[3], "trainable_params", at);
-    r.steps = parse_int(f[4], "steps", at);
-    r.wall_seconds = parse_double(f[5], "wall_seconds", at);
+    r.merged_params = parse_int(f[4], "merged_params", at);
+    r.steps = parse_int(f[5], "steps", at);
+    r.wall_seconds = parse_double(f[6], "wall_seconds", at);
     for (size_t k = kNumFixed; k < f.size(); ++k)
       if (!f[k].empty()) r.metrics[header[k]] = parse_double(f[k], header[k], at);
     rows.push_back(std::move(r));
@@ -306,18 +312,20 @@ std::vector<VariantSummary> summarize(const std::vector<ResultRow>& rows,
     s.variant = variant;
     std::set<std::string> tasks;
     std::map<int64_t, std::vector<const ResultRow*>> by_seed;  // ascending seeds: deterministic sums
-    double params = 0.0;
+    double params = 0.0, merged = 0.0;
     int n_rows = 0;
     for (const auto& r : rows) {
       if (r.variant != variant) continue;
       tasks.insert(r.task);
       by_seed[r.seed].push_back(&r);
       params += static_cast<double>(r.trainable_params);
+      merged += static_cast<double>(r.merged_params);
       ++n_rows;
     }
     s.n_tasks = static_cast<int>(tasks.size());
     s.n_seeds = static_cast<int>(by_seed.size());
     s.trainable_params = n_rows ? params / n_rows : 0.0;
+    s.merged_params = n_rows ? merged / n_rows : 0.0;
     for (const auto& metric : metric_names) {
       std::vector<double> per_seed;  // mean over tasks, one per seed
       for (const auto& [seed, seed_rows] : by_seed) {
@@ -409,7 +417,9 @@ std::string summary_markdown(const std::vector<ResultRow>& rows, const std::vect
   for (const auto& s : summarize(rows, metric_names)) {
     md << "| " << md_cell(s.variant) << " |";
     for (const auto& m : metric_names) md << " " << format_mean_std(s.metrics.at(m), decimals) << " |";
-    md << " " << format_count(s.trainable_params) << " | " << s.n_tasks << " | " << s.n_seeds << " |\n";
+    md << " " << format_count(s.trainable_params);
+    if (s.merged_params > 0) md << " (merged " << format_count(s.merged_params) << ")";
+    md << " | " << s.n_tasks << " | " << s.n_seeds << " |\n";
   }
   md << "\n## Per task\n\nMean ± sample std over seeds.\n\n| Task | Variant |";
   for (const auto& m : metric_names) md << " " << md_cell(m) << " |";

@@ -18,13 +18,17 @@ struct ResultRow {
   // Parameters trained for THIS task (for a multi-task method, the writer attributes the shared
   // parameters to tasks as the paper reports them); the summary averages it over rows.
   int64_t trainable_params = 0;
+  // AdaMix: parameters of the merged adapter that is evaluated and saved (trainable_params counts every
+  // copy); 0 for variants that merge nothing.
+  int64_t merged_params = 0;
   int64_t steps = 0;
   double wall_seconds = 0.0;
 };
 
 // ---- Serialisation ----
 // One JSON object per line, keys in this order:
-//   {"task":..,"variant":..,"seed":..,"metrics":{..},"trainable_params":..,"steps":..,"wall_seconds":..}
+//   {"task":..,"variant":..,"seed":..,"metrics":{..},"trainable_params":..,["merged_params":..,]"steps":..,
+//    "wall_seconds":..}   (merged_params only when nonzero)
 // A NaN metric is written as null and read back as NaN.
 std::string result_json_line(const ResultRow& row);  // no trailing newline
 std::string results_jsonl(const std::vector<ResultRow>& rows);  // each line ends in '\n'
@@ -35,7 +39,7 @@ std::vector<ResultRow> read_results_jsonl(const std::filesystem::path& path);
 // Appends one row to a JSONL file (rewrites it atomically: readers never see a half line).
 void append_result_jsonl(const std::filesystem::path& path, const ResultRow& row);
 
-// CSV (RFC 4180 quoting): header task,variant,seed,trainable_params,steps,wall_seconds,<metrics...>
+// CSV (RFC 4180 quoting): header task,variant,seed,trainable_params,merged_params,steps,wall_seconds,<metrics...>
 // where the metric columns are the union of metric names, sorted; an absent metric is an empty cell.
 // Doubles are written in shortest round-trip form, so parse_results_csv(results_csv(r)) == r.
 std::string results_csv(const std::vector<ResultRow>& rows);
@@ -55,6 +59,7 @@ struct VariantSummary {
   std::string variant;
   std::map<std::string, MeanStd> metrics;  // over seeds of (mean over tasks) — the papers' protocol
   double trainable_params = 0.0;           // mean over the variant's rows
+  double merged_params = 0.0;              // mean over the variant's rows (0: nothing merged)
   int n_tasks = 0;
   int n_seeds = 0;
 };

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "adapters/checkpoint.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "data/batch.h"
@@ -69,6 +70,7 @@ eval::ResultRow run_cell(T5ForConditionalGenerationImpl& model, AttachedVariant&
   row.variant = attached.variant;
   row.seed = options.seed;
   row.trainable_params = attached.trainable_params;
+  row.merged_params = attached.merged_params;
 
   if (!attached.groups.empty()) {
     data::BatchOptions batch_options;
@@ -90,13 +92,15 @@ eval::ResultRow run_cell(T5ForConditionalGenerationImpl& model, AttachedVariant&
 
     model.train();
     auto step_fn = [&](int64_t, int64_t) {
-      return seq2seq_train_step(model, batcher.next(), options.device, config.train.bf16);
+      return seq2seq_train_step(model, batcher.next(), options.device, config.train.bf16, attached.consistency_weight);
     };
     ResumableState state{[&] { return nlohmann::json{{"batcher", batcher.state()}}; },
                          [&](const nlohmann::json& j) { batcher.restore(j.at("batcher").get<std::string>()); }};
     TrainLoop loop(loop_options, attached.groups);
     loop.run(step_fn, [](int64_t) { return nlohmann::json(); }, state);
     row.steps = config.adapt.steps;
+    // The adapted adapter, loadable by `peft export` / load_adapter (AdaMix: merged, in its base kind's format).
+    if (attached.has_adapter_set) adapters::save_adapter(options.out_dir / "adapter", model, attached.adapter_set);
   }
 
   const eval::EvalOptions evaluation = eval_options(config, options.device);

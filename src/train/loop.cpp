@@ -133,7 +133,9 @@ LoopResult TrainLoop::run(const std::function<MicroStep(int64_t, int64_t)>& step
     for (size_t i = 0; i < groups_.size(); ++i)
       static_cast<torch::optim::AdamWOptions&>(optimizer_->param_groups()[i].options())
           .lr(groups_[i].learning_rate * factor);
-    optimizer_->zero_grad();
+    // set_to_none (PyTorch 2's default; 1.13's zero_grad() writes zeros): a parameter the step does not reach,
+    // such as an AdaMix copy nobody drew, keeps an undefined grad and AdamW leaves it alone (no decay, no momentum).
+    for (auto& p : all_params) p.mutable_grad() = torch::Tensor();
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int64_t micro = 0; micro < options_.grad_accumulation; ++micro) {

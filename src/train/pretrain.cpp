@@ -75,7 +75,10 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
     inventory = attach_inventory(*model, config, task_names);
     groups = inventory.param_groups(config);
   } else {
-    adapter_set = adapters::inject(*model, adapter_spec(config), model_info(*model));
+    adapters::AdapterSpec spec = adapter_spec(config);
+    // A shared AdaMix adapter trains its copies here and is saved merged (adapter/ holds a plain LoRA / adapter).
+    if (config.adamix.enabled) spec.adamix = adapters::AdamixOptions{config.adamix.num_experts, config.adamix.share};
+    adapter_set = adapters::inject(*model, spec, model_info(*model));
     groups.push_back({"adapter", adapter_set.named_trainable_parameters(*model), config.train.learning_rate,
                       config.train.weight_decay});
   }
@@ -106,7 +109,8 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
   bool first_step = true;
   model->train();
   auto step_fn = [&](int64_t, int64_t) {
-    MicroStep step = seq2seq_train_step(*model, batcher.next(), device, config.train.bf16);
+    MicroStep step = seq2seq_train_step(*model, batcher.next(), device, config.train.bf16,
+                                        config.adamix.enabled && !routed ? config.adamix.consistency_weight : 0.0);
     if (first_step) summary.first_train_loss = step.loss.item<double>();
     first_step = false;
     return step;

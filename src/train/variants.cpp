@@ -25,6 +25,7 @@ const std::vector<VariantInfo>& all_variants() {
       {"lora", F::kFreshAdapter, "", "lora"},    {"ia3", F::kFreshAdapter, "", "ia3"},
       {"adapter", F::kFreshAdapter, "", "adapter"}, {"compacter", F::kFreshAdapter, "", "compacter"},
       {"prefix", F::kFreshAdapter, "", "prefix"}, {"mam", F::kFreshAdapter, "", "mam"},
+      {"adamix", F::kAdamix, "", "lora"},         {"adamix-adapter", F::kAdamix, "", "adapter"},
       {"shared-lora", F::kSharedLora, "", ""},   {"full", F::kFull, "", ""},
       {"zero-shot", F::kZeroShot, "", ""},
   };
@@ -243,6 +244,16 @@ AttachedVariant attach_variant(T5ForConditionalGenerationImpl& model, const std:
       out.has_adapter_set = true;
       out.groups.push_back(adapter_group(model, out.adapter_set, config));
       break;
+    case VariantFamily::kAdamix: {
+      adapters::AdapterSpec spec = fresh_spec(v, pretrained, config);
+      spec.adamix = adapters::AdamixOptions{config.adamix.num_experts, config.adamix.share};
+      out.adapter_set = adapters::inject(model, spec, model_info(model));
+      out.has_adapter_set = true;
+      out.groups.push_back(adapter_group(model, out.adapter_set, config));
+      for (const auto& [name, t] : adapters::adapter_state(model, out.adapter_set)) out.merged_params += t.numel();
+      out.consistency_weight = config.adamix.consistency_weight;
+      break;
+    }
     case VariantFamily::kSharedLora: {
       out.adapter_set = adapters::load_adapter(pretrained.dir / "adapter", model, model_info(model));
       out.has_adapter_set = true;

@@ -12,6 +12,10 @@
 //                    fresh adapters (adapters::inject with train::adapter_spec(config), kind overridden;
 //                    adapter = pfeiffer, or houlsby when adapter.kind is houlsby; compacter = compacter, or
 //                    compacter++ when adapter.kind is compacterpp)
+//   adamix           AdaMix over the `lora` variant's LoRA (methods.md §7): adamix.num_experts copies of A / B
+//                    (adamix.share kept single), one random copy per projection per forward, two passes with
+//                    the symmetric-KL consistency term (adamix.consistency_weight); evaluated and saved merged
+//   adamix-adapter   the same over the `adapter` variant's bottleneck adapter (the paper's reference form)
 //   shared-lora      the pre-training run's adapter/ (routing.method none), fine-tuned
 //   full             every backbone weight
 //   zero-shot        nothing trains: with an inventory the μ adapter untrained (uniform routing), with a
@@ -37,6 +41,7 @@ enum class VariantFamily {
   kRoutingOnly,   // poly-z, mhr-z
   kCollapsed,     // poly-mu, mhr-mu
   kFreshAdapter,  // lora, ia3, adapter, compacter, prefix, mam
+  kAdamix,        // adamix, adamix-adapter
   kSharedLora,    // shared-lora
   kFull,          // full
   kZeroShot,      // zero-shot
@@ -46,7 +51,7 @@ struct VariantInfo {
   std::string name;
   VariantFamily family;
   std::string routing_method;  // "poly" | "mhr" for the inventory variants, else ""
-  std::string adapter_kind;    // fresh adapters: lora | ia3 | adapter | compacter | prefix | mam
+  std::string adapter_kind;    // fresh adapters and AdaMix: lora | ia3 | adapter | compacter | prefix | mam
 };
 
 // Every variant, in methods.md order.
@@ -82,6 +87,8 @@ struct AttachedVariant {
   bool has_adapter_set = false;
   std::vector<ParamGroup> groups;    // what trains; empty = nothing (zero-shot)
   int64_t trainable_params = 0;      // elements over `groups`, each tensor once
+  int64_t merged_params = 0;         // AdaMix: elements of the merged adapter (0 otherwise)
+  double consistency_weight = 0;     // AdaMix: weight of the two-pass consistency term (0: one pass)
 
   bool routed() const { return !inventory.sites.empty(); }
 };

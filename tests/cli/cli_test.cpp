@@ -171,7 +171,7 @@ INSTANTIATE_TEST_SUITE_P(Args, CliParseError,
 
 TEST(Cli, ParseErrorMessages) {
   EXPECT_EQ(run_peft("adapt c.yaml --variant nope").err,
-            "peft: error: --variant: nope not in {mhr,mhr-z,mhr-mu,poly,poly-z,poly-mu,lora,ia3,adapter,compacter,prefix,mam,shared-lora,full,zero-shot}\n");
+            "peft: error: --variant: nope not in {mhr,mhr-z,mhr-mu,poly,poly-z,poly-mu,lora,ia3,adapter,compacter,prefix,mam,adamix,adamix-adapter,shared-lora,full,zero-shot}\n");
   EXPECT_EQ(run_peft("pretrain").err, "peft: error: CONFIG is required\n");
 }
 

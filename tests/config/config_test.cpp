@@ -210,7 +210,7 @@ TEST(ConfigErrors, UnknownEnumValue) {
             "scaled_parallel, prefix, prompt, compacter, compacterpp, mam, none)");
   EXPECT_EQ(load_error("adapt:\n  variants: [mhr, mhr_z]\n"),
             "configs/x.yaml:2: adapt.variants[1]: unknown value 'mhr_z' (one of: mhr, mhr-z, mhr-mu, poly, poly-z, "
-            "poly-mu, lora, ia3, adapter, compacter, prefix, mam, shared-lora, full, zero-shot)");
+            "poly-mu, lora, ia3, adapter, compacter, prefix, mam, adamix, adamix-adapter, shared-lora, full, zero-shot)");
 }
 
 TEST(ConfigErrors, DuplicateKeys) {

@@ -48,6 +48,7 @@ void expect_rows_equal(const std::vector<ResultRow>& a, const std::vector<Result
     EXPECT_EQ(a[i].variant, b[i].variant);
     EXPECT_EQ(a[i].seed, b[i].seed);
     EXPECT_EQ(a[i].trainable_params, b[i].trainable_params);
+    EXPECT_EQ(a[i].merged_params, b[i].merged_params);
     EXPECT_EQ(a[i].steps, b[i].steps);
     EXPECT_EQ(a[i].wall_seconds, b[i].wall_seconds);  // exact: shortest round-trip formatting
     ASSERT_EQ(a[i].metrics.size(), b[i].metrics.size()) << i;
@@ -76,6 +77,12 @@ TEST(Report, JsonlRoundTripAndFormat) {
   EXPECT_EQ(result_json_line(row("t", "v", 3, 1.5, 2.0, 7)),
             R"({"task":"t","variant":"v","seed":3,"metrics":{"exact_match":2.0,"rougeL":1.5},)"
             R"("trainable_params":7,"steps":500,"wall_seconds":12.25})");
+  ResultRow merged = row("t", "adamix", 3, 1.5, 2.0, 28);
+  merged.merged_params = 7;  // written only when nonzero
+  EXPECT_EQ(result_json_line(merged),
+            R"({"task":"t","variant":"adamix","seed":3,"metrics":{"exact_match":2.0,"rougeL":1.5},)"
+            R"("trainable_params":28,"merged_params":7,"steps":500,"wall_seconds":12.25})");
+  rows[3].merged_params = 512;
   const std::string text = results_jsonl(rows);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 8);
   expect_rows_equal(rows, parse_results_jsonl(text, "mem.jsonl"));
@@ -137,22 +144,22 @@ TEST(Report, CsvRoundTripQuotingAndMissingMetrics) {
   rows[5].metrics["bleu"] = 1.0 / 3.0;      // extra metric column
   rows[6].wall_seconds = 0.1;
   const std::string csv = results_csv(rows);
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "task,variant,seed,trainable_params,steps,wall_seconds,bleu,exact_match,rougeL");
-  EXPECT_NE(csv.find("\"task \"\"quoted\"\", with comma\",poly,1,2048,500,12.25,,12,44\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("task_a,lora,0,1234567,500,0.1,,5,30\n"), std::string::npos) << csv;
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "task,variant,seed,trainable_params,merged_params,steps,wall_seconds,bleu,exact_match,rougeL");
+  EXPECT_NE(csv.find("\"task \"\"quoted\"\", with comma\",poly,1,2048,0,500,12.25,,12,44\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("task_a,lora,0,1234567,0,500,0.1,,5,30\n"), std::string::npos) << csv;
   expect_rows_equal(rows, parse_results_csv(csv, "mem.csv"));
 
   try {
-    parse_results_csv("task,variant,seed,trainable_params,steps,wall_seconds,em\nt,v,zero,1,1,1,1\n", "r.csv");
+    parse_results_csv("task,variant,seed,trainable_params,merged_params,steps,wall_seconds,em\nt,v,zero,1,0,1,1,1\n", "r.csv");
     FAIL();
   } catch (const peft::InputError& e) {
     EXPECT_EQ(std::string(e.what()), "r.csv:2: column 'seed': not an integer 'zero'");
   }
   try {
-    parse_results_csv("task,variant,seed,trainable_params,steps,wall_seconds\nt,v,1\n", "r.csv");
+    parse_results_csv("task,variant,seed,trainable_params,merged_params,steps,wall_seconds\nt,v,1\n", "r.csv");
     FAIL();
   } catch (const peft::InputError& e) {
-    EXPECT_EQ(std::string(e.what()), "r.csv:2: expected 6 fields, got 3");
+    EXPECT_EQ(std::string(e.what()), "r.csv:2: expected 7 fields, got 3");
   }
 }
 
@@ -207,6 +214,13 @@ TEST(Report, SummaryAveragesTasksPerSeedThenSeeds) {
   EXPECT_NE(md.find("| task_a | poly | 41.0±2.6 | 11.0±1.0 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| task_b | lora | 35.5±0.0 | 7.0±0.0 |"), std::string::npos) << md;
   EXPECT_LT(md.find("## Summary"), md.find("## Per task"));
+  // AdaMix rows show the merged adapter's size beside the trained one.
+  auto with_merged = rows;
+  for (auto& r : with_merged)
+    if (r.variant == "lora") r.merged_params = 1000;
+  EXPECT_NE(summary_markdown(with_merged, {"rougeL"}).find("| lora | 32.8±0.0 | 1,234,567 (merged 1,000) | 2 | 1 |"),
+            std::string::npos)
+      << summary_markdown(with_merged, {"rougeL"});
   // A metric nobody reported shows as n/a rather than 0.
   EXPECT_NE(summary_markdown(rows, {"bleu"}).find("| poly | n/a | 2,048 | 2 | 3 |"), std::string::npos);
 }

@@ -13,6 +13,7 @@
 #include "adapters/lora.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "data/batch.h"
 #include "data/codec.h"
 #include "eval/report.h"
 #include "io/checkpoint.h"
@@ -21,6 +22,7 @@
 #include "routing/poly.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adapt.h"
+#include "train/step.h"
 #include "train/inventory.h"
 #include "train/variants.h"
 #include "train/workspace.h"
@@ -538,4 +540,101 @@ TEST(Adapt, SharedLoraFineTunesThePretrainedAdapter) {
   EXPECT_EQ(static_cast<int64_t>(zero.adapter_set.adapters.size()), kSites);
   auto m3 = w.backbone(c);
   EXPECT_THROW(train::attach_variant(*m3, "mhr", pre, c), InputError);
+}
+
+TEST(Adapt, AdamixTrainsItsCopiesAndSavesTheMergedAdapterInTheBaseFormat) {
+  SKIP_WITHOUT_TOKENIZER();
+  auto& w = world();
+  Config c = w.adapt_config("adamix");
+  c.adapt.steps = 2;
+  c.adapter.reduction_factor = 4;  // d_model 16: bottleneck 4
+  c.adamix.num_experts = 3;
+  c.adamix.share = "up";
+  c.adamix.consistency_weight = 1.0;
+  const auto pre = train::open_pretrained(w.pretrained);
+  auto f = cell_fixture(c);
+
+  // Parameter counts, during training (every copy) and after merging (one adapter of the base kind).
+  auto m0 = w.backbone(c);
+  const auto mix_adapter = train::attach_variant(*m0, "adamix-adapter", pre, c);
+  constexpr int64_t kM = kD / 4, kFfnSites = 2;  // Pfeiffer: after each FFN (1 encoder + 1 decoder layer)
+  EXPECT_EQ(mix_adapter.trainable_params, kFfnSites * (3 * (kD * kM + kM) + (kM * kD + kD)));  // E Down, one Up
+  EXPECT_EQ(mix_adapter.merged_params, kFfnSites * ((kD * kM + kM) + (kM * kD + kD)));
+  EXPECT_EQ(mix_adapter.consistency_weight, 1.0);
+
+  auto model = w.backbone(c);
+  torch::manual_seed(13);
+  auto attached = train::attach_variant(*model, "adamix", pre, c);
+  EXPECT_EQ(attached.trainable_params, kSites * (3 * kR * kD + kR * kD));  // E copies of A, one shared B
+  EXPECT_EQ(attached.merged_params, kSites * kR * 2 * kD);                 // = the lora variant's count
+  const auto before = snapshot(*model);
+  train::CellOptions o;
+  o.out_dir = fs::path(c.run.out) / "adamix";
+  o.seed = 13;
+  const auto row = train::run_cell(*model, attached, f.cell, *f.tokenizer, c, o);
+  EXPECT_EQ(row.trainable_params, attached.trainable_params);
+  EXPECT_EQ(row.merged_params, attached.merged_params);
+
+  // Drawn copies moved; a copy no forward drew stays bit-identical (its grad is undefined, so AdamW neither
+  // decays it nor moves it by momentum). 2 steps x 2 passes draw 4 of 3 copies per site: some stay untouched.
+  int moved = 0, untouched = 0;
+  for (const auto& p : model->named_parameters()) {
+    if (p.key().find(".lora_A.") == std::string::npos) continue;
+    (torch::equal(p.value(), before.at(p.key())) ? untouched : moved)++;
+  }
+  EXPECT_GT(moved, 0);
+  EXPECT_GT(untouched, 0);
+
+  // The saved adapter is a plain LoRA holding the mean of the copies: loaded into a fresh backbone it gives
+  // the logits the AdaMix model computes in evaluation.
+  const nlohmann::json saved_config = io::read_json(o.out_dir / "adapter" / "adapter_config.json");
+  EXPECT_EQ(saved_config.at("peft_type"), "LORA");
+  auto plain = w.backbone(c);
+  const auto loaded = adapters::load_adapter(o.out_dir / "adapter", *plain, train::model_info(*plain));
+  EXPECT_EQ(loaded.spec.kind, "lora");
+  EXPECT_EQ(static_cast<int64_t>(loaded.adapters.size()), kSites);
+  EXPECT_EQ(loaded.num_adapter_parameters(), attached.merged_params);
+  torch::manual_seed(5);
+  const auto ids = torch::randint(3, 500, {2, 7});
+  const auto mask = torch::ones({2, 7}, torch::kLong);
+  const auto labels = torch::randint(3, 500, {2, 4});
+  ForwardContext eval_ctx;
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const auto expected = model->forward(ids, mask, {}, {}, labels, eval_ctx).logits;
+  const auto got = plain->forward(ids, mask, {}, {}, labels, eval_ctx).logits;
+  EXPECT_LT((expected - got).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((expected - w.backbone(c)->forward(ids, mask, {}, {}, labels, eval_ctx).logits).abs().max().item<double>(),
+            1e-4);  // the adapter did change the model
+}
+
+TEST(Adapt, AdamixConsistencyTermIsZeroForOneRouteAndPositiveForTwo) {
+  SKIP_WITHOUT_TOKENIZER();
+  auto& w = world();
+  Config c = w.adapt_config("adamix_consistency");
+  const auto pre = train::open_pretrained(w.pretrained);
+  auto f = cell_fixture(c);
+  std::vector<const data::Encoded*> rows;
+  for (const auto& e : f.cell.train) rows.push_back(&e);
+  const data::Batch batch = data::collate(rows, f.tokenizer->pad_id());
+  auto loss_of = [&](int64_t experts, double weight) {
+    Config cc = c;
+    cc.adamix.num_experts = experts;
+    cc.adamix.share = "none";
+    auto model = w.backbone(cc);
+    torch::manual_seed(13);
+    auto attached = train::attach_variant(*model, "adamix", pre, cc);
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : attached.adapter_set.trainable_parameters(*model)) p.normal_(0, 0.5);  // copies differ
+    }
+    torch::manual_seed(99);  // the same routes for the first pass in every call
+    return train::seq2seq_train_step(*model, batch, torch::kCPU, false, weight).loss.item<double>();
+  };
+  // One copy: both passes take the same route (dropout is 0), the KL term vanishes.
+  EXPECT_NEAR(loss_of(1, 1.0), loss_of(1, 0.0), 1e-6);
+  // Three copies: the second pass routes differently, the term is positive and scales with its weight.
+  const double ce = loss_of(3, 0.0), with1 = loss_of(3, 1.0), with2 = loss_of(3, 2.0);
+  EXPECT_GT(with1, ce + 1e-4);
+  EXPECT_NEAR(with2 - ce, 2 * (with1 - ce), 1e-4 * std::max(1.0, with1));
 }
