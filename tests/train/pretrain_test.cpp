@@ -94,3 +94,31 @@ TEST(Pretrain, WritesInventoryManifestHeatmapSummaryAndResumesExactly) {
   for (const auto& [name, t] : inventory) EXPECT_TRUE(torch::equal(t, resumed.at(name))) << name;
   fs::remove_all(base);
 }
+
+TEST(Pretrain, SharedAdamixAdapterIsSavedMergedAsAPlainLora) {
+  if (!fs::exists(kShared / "models" / "t5-tokenizer" / "spiece.model"))
+    GTEST_SKIP() << "needs ../shared/models/t5-tokenizer (the real T5 vocabulary); not present";
+  const fs::path base = fs::temp_directory_path() / "peft_pretrain_adamix_test";
+  fs::remove_all(base);
+  const auto model = make_tiny_t5(base / "model");
+  Config config = tiny_config(model, base / "adamix");
+  config.routing.method = "none";
+  config.adamix.enabled = true;
+  config.adamix.num_experts = 3;
+  config.train.steps = 3;
+  const auto summary = train::run_pretrain(config, false);
+  EXPECT_TRUE(std::isfinite(summary.final_train_loss));
+  const fs::path adapter = base / "adamix" / "run" / "adapter";
+  const auto saved_config = io::read_json(adapter / "adapter_config.json");
+  EXPECT_EQ(saved_config.at("peft_type"), "LORA");
+  EXPECT_EQ(saved_config.at("r"), 2);
+  // One A and one B per adapted linear (q, k, v, o of 3 attention blocks), no copies.
+  const auto tensors = io::read_safetensors(adapter / "adapter_model.safetensors");
+  EXPECT_EQ(tensors.size(), 24u);
+  EXPECT_EQ(tensors.at("base_model.model.encoder.block.0.layer.0.SelfAttention.q.lora_A.weight").sizes(),
+            (std::vector<int64_t>{2, 16}));
+  // The training checkpoint holds every copy (for --resume): 3 A copies + 1 shared B per linear.
+  const auto trainable = io::read_safetensors(base / "adamix" / "run" / "checkpoint" / "trainable.safetensors");
+  EXPECT_EQ(trainable.size(), 12u * 4u);
+  fs::remove_all(base);
+}
