@@ -48,6 +48,10 @@ if [ -z "$tasks" ]; then
   [ "$(echo "$tasks" | list | wc -l)" -gt 0 ] ||
     tasks=$("$peft" data stats "$config" "${sets[@]+"${sets[@]}"}" 2>/dev/null | awk '$2=="test" {print $1}' | paste -sd,)
 fi
+# One comma-separated form whether a list came from the command line (a,b) or from the config ([a, b]).
+variants=$(echo "$variants" | list | paste -sd,)
+seeds=$(echo "$seeds" | list | paste -sd,)
+tasks=$(echo "$tasks" | list | paste -sd,)
 mapfile -t cells < <(for t in $(echo "$tasks" | list); do for v in $(echo "$variants" | list); do
   for s in $(echo "$seeds" | list); do echo "$t $v $s"; done; done; done)
 [ ${#cells[@]} -gt 0 ] || { echo "sweep.sh: no cells (no held-out tasks, variants or seeds)" >&2; exit 2; }

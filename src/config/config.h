@@ -88,6 +88,7 @@ struct TrainConfig {
 struct AdaptConfig {
   std::vector<std::string> variants;
   std::string pretrained;
+  std::vector<std::string> more_pretrained;  // further runs, for the variants adapt.pretrained cannot serve
   int shots = 0;
   int steps = 0;
   int batch_size = 0;

@@ -179,6 +179,10 @@ std::vector<Option> build_table() {
            "Few-shot adaptation variants to run on each held-out task."),
       make("adapt.pretrained", F(adapt.pretrained), "", none(),
            "Run folder of the multi-task pre-training whose adapter inventory is adapted."),
+      make("adapt.more_pretrained", F(adapt.more_pretrained), Strings{}, none(),
+           "Further pre-training run folders: each variant adapts the first of adapt.pretrained and these that it "
+           "can run on (poly-* a Poly run, mhr-* an MHR run, shared-lora a shared-adapter run), so one sweep covers "
+           "every variant; zero-shot and the from-scratch baselines use adapt.pretrained."),
       make("adapt.shots", F(adapt.shots), 100, ge(1), "Training examples per held-out task."),
       make("adapt.steps", F(adapt.steps), 1000, ge(1), "Optimizer steps per task and seed."),
       make("adapt.batch_size", F(adapt.batch_size), 8, ge(1), "Examples per step in adaptation."),

@@ -37,6 +37,13 @@ std::string folder_name(const std::string& s) {
 
 using CellKey = std::tuple<std::string, std::string, int64_t>;
 
+std::string pretrained_dirs(const std::vector<Pretrained>& runs) {
+  std::string out;
+  for (const auto& r : runs)
+    if (!r.dir.empty()) out += (out.empty() ? "" : ", ") + r.dir.string();
+  return out.empty() ? "(none)" : out;
+}
+
 }  // namespace
 
 CellData make_cell_data(const data::Task& task, const data::EncodedTask& encoded, size_t shots, uint64_t seed,
@@ -123,11 +130,16 @@ AdaptSummary run_adapt(const Config& config, bool resume) {
   for (const auto& name : config.adapt.variants) variants.push_back(&find_variant(name));
   if (variants.empty()) fail_input("adapt.variants: must name at least one variant");
   if (config.adapt.seeds.empty()) fail_input("adapt.seeds: must list at least one seed");
-  const Pretrained pretrained = open_pretrained(config.adapt.pretrained);
-  for (const auto* v : variants) check_variant_runs_on(*v, pretrained);
-  if (pretrained.has_inventory() && pretrained.manifest.value("backbone", "") != config.model.path)
-    spdlog::warn("adapt.pretrained: the inventory was trained on backbone '{}', model.path is '{}'",
-                 pretrained.manifest.value("backbone", ""), config.model.path);
+  std::vector<Pretrained> runs = {open_pretrained(config.adapt.pretrained)};
+  for (const auto& dir : config.adapt.more_pretrained) {
+    if (dir.empty()) fail_input("adapt.more_pretrained: an empty folder name");
+    runs.push_back(open_pretrained(dir));
+  }
+  for (const auto* v : variants) pretrained_for(*v, runs);  // throws when a variant has no run to adapt
+  for (const auto& r : runs)
+    if (r.has_inventory() && r.manifest.value("backbone", "") != config.model.path)
+      spdlog::warn("adapt.pretrained: the inventory in {} was trained on backbone '{}', model.path is '{}'",
+                   r.dir.string(), r.manifest.value("backbone", ""), config.model.path);
 
   const torch::Device device = setup_runtime(config);
   const auto tokenizer = load_tokenizer(tokenizer_dir(config));
@@ -181,7 +193,7 @@ AdaptSummary run_adapt(const Config& config, bool resume) {
                                 static_cast<uint64_t>(seed), codec, prompt);
         auto model = load_frozen_t5(config, device);
         torch::manual_seed(static_cast<uint64_t>(seed));  // fresh adapters and routing rows depend on the seed
-        AttachedVariant attached = attach_variant(*model, v->name, pretrained, config);
+        AttachedVariant attached = attach_variant(*model, v->name, pretrained_for(*v, runs), config);
         model->to(device);
         CellOptions options;
         options.out_dir = out / "cells" / folder_name(task.name) / v->name / ("seed" + std::to_string(seed));
@@ -215,7 +227,7 @@ AdaptSummary run_adapt(const Config& config, bool resume) {
   write_file_atomic(out / "results.csv", eval::results_csv(summary.rows));
   std::ostringstream md;
   md << "# Few-shot adaptation\n\n"
-     << "Pre-trained run: " << (pretrained.dir.empty() ? "(none)" : pretrained.dir.string()) << "; " << config.adapt.shots
+     << "Pre-trained run" << (runs.size() > 1 ? "s: " : ": ") << pretrained_dirs(runs) << "; " << config.adapt.shots
      << " shots, " << config.adapt.steps << " steps, batch " << config.adapt.batch_size << ". Metrics: mean ± std over "
      << "seeds of the mean over tasks.\n\n"
      << eval::summary_markdown(summary.rows, metric_names);

@@ -96,6 +96,16 @@ void check_variant_runs_on(const VariantInfo& v, const Pretrained& p) {
   }
 }
 
+const Pretrained& pretrained_for(const VariantInfo& v, const std::vector<Pretrained>& runs) {
+  if (runs.empty()) throw std::logic_error("pretrained_for: no runs (runs[0] is adapt.pretrained, maybe empty)");
+  const bool needs_inventory = !v.routing_method.empty(), needs_shared = v.family == VariantFamily::kSharedLora;
+  if (needs_inventory || needs_shared)
+    for (const auto& r : runs)
+      if ((needs_inventory && r.method == v.routing_method) || (needs_shared && r.has_shared_adapter())) return r;
+  check_variant_runs_on(v, runs.front());
+  return runs.front();
+}
+
 std::pair<torch::Tensor, torch::Tensor> collapse_skills(const torch::Tensor& lora_a, const torch::Tensor& lora_b) {
   const int64_t h = lora_a.size(0), r = lora_a.size(3);
   // [h, S, d_in/h, r] -> mean over S -> [h, d_in/h, r] -> heads stacked along the input dim.

@@ -93,6 +93,11 @@ struct AttachedVariant {
   bool routed() const { return !inventory.sites.empty(); }
 };
 
+// The run a variant adapts: among `runs` (adapt.pretrained first, then adapt.more_pretrained), the first one
+// it can run on; runs[0] for the variants that need no particular run. When none fits, the InputError of
+// check_variant_runs_on for runs[0].
+const Pretrained& pretrained_for(const VariantInfo& variant, const std::vector<Pretrained>& runs);
+
 // Attaches what `variant` needs to a fresh frozen backbone and lists its parameter groups: adapted weights
 // at adapt.learning_rate, routing logits at adapt.z_learning_rate, weight decay train.weight_decay.
 AttachedVariant attach_variant(T5ForConditionalGenerationImpl& model, const std::string& variant,

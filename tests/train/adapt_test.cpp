@@ -540,6 +540,19 @@ TEST(Adapt, SharedLoraFineTunesThePretrainedAdapter) {
   EXPECT_EQ(static_cast<int64_t>(zero.adapter_set.adapters.size()), kSites);
   auto m3 = w.backbone(c);
   EXPECT_THROW(train::attach_variant(*m3, "mhr", pre, c), InputError);
+
+  // adapt.more_pretrained: each variant adapts the first run it can run on.
+  const std::vector<train::Pretrained> runs = {pre, train::open_pretrained(w.pretrained)};
+  EXPECT_EQ(train::pretrained_for(train::find_variant("mhr-z"), runs).dir, w.pretrained);
+  EXPECT_EQ(train::pretrained_for(train::find_variant("shared-lora"), runs).dir, shared_run);
+  EXPECT_EQ(train::pretrained_for(train::find_variant("lora"), runs).dir, shared_run);
+  EXPECT_EQ(train::pretrained_for(train::find_variant("zero-shot"), runs).dir, shared_run);
+  try {
+    train::pretrained_for(train::find_variant("poly"), runs);
+    ADD_FAILURE() << "no Poly run among them";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("variant 'poly' needs a Poly/MHR inventory"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Adapt, AdamixTrainsItsCopiesAndSavesTheMergedAdapterInTheBaseFormat) {
