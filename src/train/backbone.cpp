@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/threads.h"
 #include "common/files.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -218,7 +219,7 @@ BackboneSummary pretrain_backbone(const BackboneOptions& o) {
   if (o.corpus.empty() || o.out.empty()) fail_input("backbone: --corpus and --out are required");
   if (o.dtype != "float32" && o.dtype != "bfloat16" && o.dtype != "float16")
     fail_input("backbone: --dtype must be float32, bfloat16 or float16, not '" + o.dtype + "'");
-  torch::set_num_threads(std::max(1, o.threads));
+  set_cpu_threads(std::max(1, o.threads));
   torch::manual_seed(o.seed);
   const fs::path work = o.work_dir.empty() ? fs::path(o.out.string() + ".work") : o.work_dir;
   fs::create_directories(work);

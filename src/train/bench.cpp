@@ -15,6 +15,7 @@
 
 #include "adapters/inject.h"
 #include "common/error.h"
+#include "common/threads.h"
 #include "common/files.h"
 #include "io/checkpoint.h"
 #include "models/t5/load.h"
@@ -71,12 +72,6 @@ std::vector<double> read_loadavg() {
   std::vector<double> v(3, 0.0);
   f >> v[0] >> v[1] >> v[2];
   return v;
-}
-
-// The BLAS LibTorch calls (OpenBLAS here) keeps its own thread pool; set it too when the symbol exists.
-void set_blas_threads(int n) {
-  using Fn = void (*)(int);
-  if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
 }
 
 std::string blas_name() {
@@ -375,8 +370,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = s.threads > 0 ? s.threads : cores;
-  torch::set_num_threads(threads);
-  set_blas_threads(threads);
+  set_cpu_threads(threads);
 
   // The model: a named shape with random weights, or a checkpoint directory.
   T5Config config;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/threads.h"
 #include "common/torch_compat.h"
 #include "data/codec.h"
 #include "data/options.h"
@@ -22,7 +23,7 @@ static const char* kDefaultModelDir = "models/peft-tiny-t5";
 torch::Device setup_runtime(const Config& config) {
   const int threads = config.run.threads > 0 ? config.run.threads
                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);
+  set_cpu_threads(threads);
   torch::manual_seed(static_cast<uint64_t>(config.run.seed));
   if (config.run.device == "cuda") {
     if (!compat::cuda_available()) fail_input("run.device: 'cuda' requested but no CUDA device is available");
