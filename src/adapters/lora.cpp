@@ -27,7 +27,8 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
   if (merged_) return y;
   torch::Tensor h = x;
   if (options_.lora_dropout > 0) h = torch::dropout(h, options_.lora_dropout, ctx.training);
-  return y + lora_B(lora_A(h)) * scaling();
+  // Scaled at rank r, not at d_out: one pass over a [.., r] tensor instead of a [.., d_out] one.
+  return y + lora_B(lora_A(h) * scaling());
 }
 
 torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling(); }

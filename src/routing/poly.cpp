@@ -119,14 +119,14 @@ torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tens
     if (reuse) ctx.cache.emplace(key, std::make_pair(a, b));
   }
   if (a.size(0) == 1) {
-    return y + torch::matmul(torch::matmul(x, a[0]), b[0]) * scale;
+    return y + torch::matmul(torch::matmul(x, a[0]) * scale, b[0]);  // scaled at rank r, the cheap side
   }
   const auto shape = x.sizes().vec();
   const auto x3 = x.reshape({shape[0], -1, in_features});
-  auto delta = torch::bmm(torch::bmm(x3, a), b);
+  auto delta = torch::bmm(torch::bmm(x3, a) * scale, b);
   auto out_shape = shape;
   out_shape.back() = out_features;
-  return y + delta.reshape(out_shape) * scale;
+  return y + delta.reshape(out_shape);
 }
 
 std::vector<std::pair<std::string, PolyLoRA>> attach_poly(torch::nn::Module& model, const std::string& target_regex,

@@ -218,6 +218,13 @@ AdaptSummary run_adapt(const Config& config, bool resume) {
   }
 
   summary.rows = eval::read_results_jsonl(results_path);
+  // Tables list the variants in adapt.variants order (cells may have been appended in any order).
+  auto rank = [&](const std::string& variant) {
+    const auto& order = config.adapt.variants;
+    return std::find(order.begin(), order.end(), variant) - order.begin();
+  };
+  std::stable_sort(summary.rows.begin(), summary.rows.end(),
+                   [&](const eval::ResultRow& a, const eval::ResultRow& b) { return rank(a.variant) < rank(b.variant); });
   std::vector<std::string> metric_names = {"rouge_l", "exact_match"};
   for (const auto& r : summary.rows)
     if (r.metrics.count("accuracy")) {
