@@ -1,8 +1,10 @@
-// CPU thread count for LibTorch AND the BLAS under it. torch::set_num_threads sizes LibTorch's OpenMP pool
-// only; OpenBLAS (libopenblas0-pthread) keeps its own pthread pool, sized to every core at load time, whose
-// idle workers spin in sched_yield. Left alone, a `--threads 1` run still ran 2 BLAS threads (78,797
-// sched_yield calls in one 50-step adapt cell), and 2 OpenMP + 2 BLAS threads on 2 busy cores slowed
-// element-wise work (AdamW) by an order of magnitude.
+// CPU threads for LibTorch and the BLAS under it. torch::set_num_threads sizes LibTorch's OpenMP pool only;
+// OpenBLAS (libopenblas0-pthread) keeps its own pthread pool, sized to every core at load time, whose idle
+// workers spin in sched_yield, as OpenMP's do. Two pools of N threads on N cores fight: on the 2-core
+// machine a T5-small LoRA step took 3.16 s with 2 + 2 threads, 1.97 s with 1 + 1, and 1.59 s with OpenBLAS
+// at 2 and OpenMP at 1 (`peft bench --methods lora`, idle). So when OpenBLAS's pool is present, the
+// matmuls get all `n` threads and LibTorch's own element-wise loops run on the calling thread; otherwise
+// (MKL or CUDA builds) LibTorch gets `n`.
 #pragma once
 #include <dlfcn.h>
 #include <torch/torch.h>
@@ -10,9 +12,13 @@
 namespace peft {
 
 inline void set_cpu_threads(int n) {
-  torch::set_num_threads(n);
   using Fn = void (*)(int);
-  if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+  if (auto openblas_set_num_threads = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    openblas_set_num_threads(n);
+    torch::set_num_threads(1);
+  } else {
+    torch::set_num_threads(n);
+  }
 }
 
 }  // namespace peft
