@@ -143,6 +143,10 @@ Inventory load_inventory(const fs::path& dir, torch::nn::Module& model) {
   return inv;
 }
 
+adapters::AdamixOptions adamix_options(const Config& config) {
+  return {config.adamix.num_experts, config.adamix.share};
+}
+
 adapters::AdapterSpec adapter_spec(const Config& config) {
   const auto& a = config.adapter;
   adapters::AdapterSpec spec;

@@ -42,6 +42,8 @@ Inventory load_inventory(const std::filesystem::path& dir, torch::nn::Module& mo
 
 // Config -> adapter spec for the single-adapter kinds; ModelInfo of a T5 model.
 adapters::AdapterSpec adapter_spec(const Config& config);
+// The adamix.* keys as the adapters' options (E copies, the shared projection).
+adapters::AdamixOptions adamix_options(const Config& config);
 adapters::ModelInfo model_info(const T5ForConditionalGenerationImpl& model);
 
 struct PretrainSummary;

@@ -77,7 +77,7 @@ PretrainSummary run_pretrain(const Config& config, bool resume, int64_t stop_aft
   } else {
     adapters::AdapterSpec spec = adapter_spec(config);
     // A shared AdaMix adapter trains its copies here and is saved merged (adapter/ holds a plain LoRA / adapter).
-    if (config.adamix.enabled) spec.adamix = adapters::AdamixOptions{config.adamix.num_experts, config.adamix.share};
+    if (config.adamix.enabled) spec.adamix = adamix_options(config);
     adapter_set = adapters::inject(*model, spec, model_info(*model));
     groups.push_back({"adapter", adapter_set.named_trainable_parameters(*model), config.train.learning_rate,
                       config.train.weight_decay});

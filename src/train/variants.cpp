@@ -256,7 +256,7 @@ AttachedVariant attach_variant(T5ForConditionalGenerationImpl& model, const std:
       break;
     case VariantFamily::kAdamix: {
       adapters::AdapterSpec spec = fresh_spec(v, pretrained, config);
-      spec.adamix = adapters::AdamixOptions{config.adamix.num_experts, config.adamix.share};
+      spec.adamix = adamix_options(config);
       out.adapter_set = adapters::inject(model, spec, model_info(model));
       out.has_adapter_set = true;
       out.groups.push_back(adapter_group(model, out.adapter_set, config));
