@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/error.h"
+#include "models/dropout.h"
 
 namespace peft::adapters {
 
@@ -75,7 +76,7 @@ torch::Tensor AdamixLora::transform_output(const torch::Tensor& x, torch::Tensor
   if (merged_) return y;
   const bool train = ctx.training && is_training();
   torch::Tensor h = x;
-  if (lora_.lora_dropout > 0) h = torch::dropout(h, lora_.lora_dropout, train);
+  if (lora_.lora_dropout > 0) h = peft::dropout(h, lora_.lora_dropout, train);
   torch::Tensor a, b;
   if (train) {
     // One copy per projection for the whole batch, drawn independently (A first, then B).

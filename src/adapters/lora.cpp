@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "models/dropout.h"
+
 namespace peft::adapters {
 
 LoraAdapter::LoraAdapter(std::string site_name, AdaptableLinear base, const LoraOptions& options)
@@ -26,7 +28,7 @@ void LoraAdapter::attach(torch::nn::Module& site, const std::shared_ptr<Adapter>
 torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) {
   if (merged_) return y;
   torch::Tensor h = x;
-  if (options_.lora_dropout > 0) h = torch::dropout(h, options_.lora_dropout, ctx.training);
+  if (options_.lora_dropout > 0) h = peft::dropout(h, options_.lora_dropout, ctx.training);
   // Scaled at rank r, not at d_out: one pass over a [.., r] tensor instead of a [.., d_out] one.
   return y + lora_B(lora_A(h) * scaling());
 }

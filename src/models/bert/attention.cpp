@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "models/dropout.h"
+
 namespace peft::bert {
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& config)
@@ -41,7 +43,7 @@ std::pair<torch::Tensor, torch::Tensor> BertSelfAttentionImpl::forward(const tor
   attention_scores = attention_scores / std::sqrt(static_cast<double>(attention_head_size));
   if (mask.defined()) attention_scores = attention_scores + mask;
   torch::Tensor attention_probs = torch::softmax(attention_scores, -1);
-  attention_probs = torch::dropout(attention_probs, attention_probs_dropout_prob, ctx.training || is_training());
+  attention_probs = peft::dropout(attention_probs, attention_probs_dropout_prob, ctx.training || is_training());
   torch::Tensor context_layer = torch::matmul(attention_probs, value_layer).permute({0, 2, 1, 3}).contiguous();
   context_layer = context_layer.view({batch, context_layer.size(1), num_attention_heads * attention_head_size});
   return {context_layer, attention_probs};
@@ -57,7 +59,7 @@ BertSelfOutputImpl::BertSelfOutputImpl(const BertConfig& config) : hidden_dropou
 
 torch::Tensor BertSelfOutputImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& input_tensor,
                                           const ForwardContext& ctx) {
-  torch::Tensor out = torch::dropout(dense(hidden_states, ctx), hidden_dropout_prob, ctx.training || is_training());
+  torch::Tensor out = peft::dropout(dense(hidden_states, ctx), hidden_dropout_prob, ctx.training || is_training());
   out = run_sublayer_hooks(input_tensor, std::move(out), ctx);
   return LayerNorm(out + input_tensor);
 }

@@ -1,6 +1,7 @@
 #include "models/bert/embeddings.h"
 
 #include "common/error.h"
+#include "models/dropout.h"
 
 namespace peft::bert {
 
@@ -32,7 +33,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids, const 
   torch::Tensor embeddings = word_embeddings(input_ids) + token_type_embeddings(types);
   embeddings = embeddings + position_embeddings(pos);
   embeddings = LayerNorm(embeddings);
-  return torch::dropout(embeddings, hidden_dropout_prob, ctx.training || is_training());
+  return peft::dropout(embeddings, hidden_dropout_prob, ctx.training || is_training());
 }
 
 }  // namespace peft::bert

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "models/dropout.h"
 
 namespace peft::bert {
 
@@ -39,7 +40,7 @@ BertOutputImpl::BertOutputImpl(const BertConfig& config) : hidden_dropout_prob(c
 
 torch::Tensor BertOutputImpl::forward(const torch::Tensor& hidden_states, const torch::Tensor& input_tensor,
                                       const ForwardContext& ctx) {
-  torch::Tensor out = torch::dropout(dense(hidden_states, ctx), hidden_dropout_prob, ctx.training || is_training());
+  torch::Tensor out = peft::dropout(dense(hidden_states, ctx), hidden_dropout_prob, ctx.training || is_training());
   out = run_sublayer_hooks(input_tensor, std::move(out), ctx);
   return LayerNorm(out + input_tensor);
 }

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "models/dropout.h"
 
 namespace peft::bert {
 namespace {
@@ -66,7 +67,7 @@ SequenceClassifierOutput BertForSequenceClassificationImpl::forward(const BertIn
                                                                     const torch::Tensor& labels) {
   SequenceClassifierOutput out;
   out.bert = bert(inputs, ctx);
-  torch::Tensor pooled = torch::dropout(out.bert.pooler_output, classifier_dropout, ctx.training || is_training());
+  torch::Tensor pooled = peft::dropout(out.bert.pooler_output, classifier_dropout, ctx.training || is_training());
   out.logits = classifier(pooled, ctx);
   if (!labels.defined()) return out;
   const int64_t num_labels = config.num_labels;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "models/dropout.h"
+
 namespace peft {
 
 T5AttentionImpl::T5AttentionImpl(const T5Config& config, bool is_decoder_, bool has_bias)
@@ -143,7 +145,7 @@ T5AttentionOutput T5AttentionImpl::forward(const torch::Tensor& hidden_states, c
   }
 
   torch::Tensor attn_weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
-  if (ctx.training && dropout > 0) attn_weights = torch::dropout(attn_weights, dropout, /*train=*/true);
+  if (ctx.training && dropout > 0) attn_weights = peft::dropout(attn_weights, dropout, true);
   torch::Tensor attn_output = torch::matmul(attn_weights, value_states)
                                   .transpose(1, 2)
                                   .contiguous()

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "models/dropout.h"
 
 namespace peft {
 
@@ -80,7 +81,7 @@ torch::Tensor T5DenseReluDenseImpl::forward(const torch::Tensor& x, const Forwar
   } else {
     h = apply_activation(act, wi->forward(x, ctx));
   }
-  if (ctx.training && dropout > 0) h = torch::dropout(h, dropout, true);
+  if (ctx.training && dropout > 0) h = peft::dropout(h, dropout, true);
   if (h.scalar_type() != wo->weight.scalar_type() && wo->weight.scalar_type() != torch::kChar)
     h = h.to(wo->weight.scalar_type());
   return wo->forward(h, ctx);
@@ -98,7 +99,7 @@ torch::Tensor T5LayerFFImpl::forward(const torch::Tensor& hidden_states, const F
   torch::Tensor forwarded_states = layer_norm->forward(hidden_states);
   torch::Tensor out = DenseReluDense->forward(forwarded_states, ctx);
   out = run_sublayer_hooks(forwarded_states, std::move(out), ctx);
-  if (ctx.training && dropout > 0) out = torch::dropout(out, dropout, true);
+  if (ctx.training && dropout > 0) out = peft::dropout(out, dropout, true);
   return hidden_states + out;
 }
 
@@ -116,7 +117,7 @@ T5AttentionOutput T5LayerSelfAttentionImpl::forward(const torch::Tensor& hidden_
   T5AttentionOutput attn =
       SelfAttention->forward(normed_hidden_states, torch::Tensor(), position_bias, ctx, output_attentions, cache);
   torch::Tensor out = run_sublayer_hooks(normed_hidden_states, std::move(attn.hidden_states), ctx);
-  if (ctx.training && dropout > 0) out = torch::dropout(out, dropout, true);
+  if (ctx.training && dropout > 0) out = peft::dropout(out, dropout, true);
   return {hidden_states + out, attn.weights};
 }
 
@@ -134,7 +135,7 @@ T5AttentionOutput T5LayerCrossAttentionImpl::forward(const torch::Tensor& hidden
   T5AttentionOutput attn =
       EncDecAttention->forward(normed_hidden_states, key_value_states, position_bias, ctx, output_attentions, cache);
   torch::Tensor out = run_sublayer_hooks(normed_hidden_states, std::move(attn.hidden_states), ctx);
-  if (ctx.training && dropout > 0) out = torch::dropout(out, dropout, true);
+  if (ctx.training && dropout > 0) out = peft::dropout(out, dropout, true);
   return {hidden_states + out, attn.weights};
 }
 

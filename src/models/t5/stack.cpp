@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "models/dropout.h"
+
 namespace peft {
 
 namespace {
@@ -79,7 +81,7 @@ T5StackOutput T5StackImpl::forward(const torch::Tensor& input_ids, const torch::
   if (cache != nullptr && cache->blocks.size() != blocks.size()) cache->blocks.resize(blocks.size());
 
   torch::Tensor hidden_states = inputs_embeds;
-  if (ctx.training && dropout > 0) hidden_states = torch::dropout(hidden_states, dropout, true);
+  if (ctx.training && dropout > 0) hidden_states = peft::dropout(hidden_states, dropout, true);
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (output_hidden_states) out.hidden_states.push_back(hidden_states);
     T5BlockOutput b = blocks[i]->forward(hidden_states, position_bias, encoder_hidden_states,
@@ -92,7 +94,7 @@ T5StackOutput T5StackImpl::forward(const torch::Tensor& input_ids, const torch::
     }
   }
   hidden_states = final_layer_norm->forward(hidden_states);
-  if (ctx.training && dropout > 0) hidden_states = torch::dropout(hidden_states, dropout, true);
+  if (ctx.training && dropout > 0) hidden_states = peft::dropout(hidden_states, dropout, true);
   if (output_hidden_states) out.hidden_states.push_back(hidden_states);
   out.last_hidden_state = hidden_states;
   return out;

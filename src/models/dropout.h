@@ -1,0 +1,15 @@
+// Dropout for every model and adapter in peft: y = x * m / (1 - p) with m ~ Bernoulli(1 - p), as
+// torch.nn.functional.dropout. On the CPU the mask comes from a counter-based generator (splitmix64 of a
+// per-call seed and the element index) instead of LibTorch's `bernoulli_`, which draws one mt19937 number per
+// element: 0.25 s for the 31 M elements a T5-small training step drops (batch 8, 128 + 32 tokens), a fifth
+// of the whole LoRA step. The seed is drawn from LibTorch's default CPU generator, so a run is reproduced by
+// its seed and resumed exactly from a saved RNG state; the mask does not depend on the thread count.
+// Other devices and dtypes use torch::dropout.
+#pragma once
+#include <torch/torch.h>
+
+namespace peft {
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
+
+}  // namespace peft

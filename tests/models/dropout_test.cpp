@@ -1,0 +1,80 @@
+// peft::dropout: the counter-based CPU mask behaves as torch.nn.functional.dropout (rate, scale, gradient,
+// identity when off) and is reproduced by the torch RNG state, which checkpoints save for exact resume.
+#include <gtest/gtest.h>
+
+#include "models/dropout.h"
+
+namespace peft {
+namespace {
+
+TEST(Dropout, DropsTheRequestedFractionAndScalesTheRest) {
+  torch::manual_seed(3);
+  const double p = 0.1;
+  auto x = torch::rand({1 << 20}) + 0.5;  // no zeros, so a zero output means a dropped element
+  auto y = peft::dropout(x, p, /*training=*/true);
+  const auto dropped = (y == 0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, p, 0.002);  // ~5 standard deviations at n = 2^20
+  auto kept = y != 0;
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), x.masked_select(kept) / (1 - p), 1e-6, 0));
+  // Expectation preserved (unbiased), as inverted dropout promises.
+  EXPECT_NEAR(y.mean().item<double>(), x.mean().item<double>(), 0.002);
+}
+
+TEST(Dropout, MasksOfNeighbouringElementsAreIndependent) {
+  torch::manual_seed(4);
+  auto y = peft::dropout(torch::ones({1 << 20}), 0.5, true) != 0;
+  auto a = y.slice(0, 0, -1).to(torch::kDouble), b = y.slice(0, 1).to(torch::kDouble);
+  const double joint = (a * b).mean().item<double>();  // P(both kept) = 0.25 when independent
+  EXPECT_NEAR(joint, 0.25, 0.003);
+  auto even = y.slice(0, 0, c10::nullopt, 2).to(torch::kDouble), odd = y.slice(0, 1, c10::nullopt, 2).to(torch::kDouble);
+  EXPECT_NEAR((even * odd).mean().item<double>(), 0.25, 0.004);  // the two halves of one hash
+}
+
+TEST(Dropout, SameRngStateSameMaskAndSuccessiveCallsDiffer) {
+  auto x = torch::ones({4096});
+  torch::manual_seed(7);
+  auto first = peft::dropout(x, 0.3, true);
+  auto second = peft::dropout(x, 0.3, true);
+  torch::manual_seed(7);
+  auto again = peft::dropout(x, 0.3, true);
+  EXPECT_TRUE(torch::equal(first, again));
+  EXPECT_FALSE(torch::equal(first, second));
+}
+
+TEST(Dropout, GradientIsTheSameMaskAndScale) {
+  torch::manual_seed(5);
+  auto x = (torch::rand({37, 53}) + 0.5).requires_grad_(true);
+  auto y = peft::dropout(x, 0.25, true);
+  auto g = torch::randn({37, 53});
+  (y * g).sum().backward();
+  // dy/dx is diagonal: 1/(1-p) where kept, 0 where dropped.
+  auto expected = torch::where(y != 0, g / 0.75, torch::zeros_like(g));
+  EXPECT_TRUE(torch::allclose(x.grad(), expected, 1e-6, 1e-7));
+}
+
+TEST(Dropout, NonContiguousInputKeepsItsValues) {
+  torch::manual_seed(6);
+  auto x = torch::rand({64, 32}) + 0.5;
+  auto y = peft::dropout(x.t(), 0.2, true);
+  ASSERT_EQ(y.sizes(), x.t().sizes());
+  auto kept = y != 0;
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), x.t().masked_select(kept) / 0.8, 1e-6, 0));
+}
+
+TEST(Dropout, IdentityWhenNotTrainingOrRateZero) {
+  auto x = torch::randn({10, 10});
+  EXPECT_TRUE(torch::equal(peft::dropout(x, 0.5, false), x));
+  EXPECT_TRUE(torch::equal(peft::dropout(x, 0.0, true), x));
+  EXPECT_TRUE(torch::equal(peft::dropout(x, 1.0, true), torch::zeros_like(x)));
+}
+
+TEST(Dropout, OtherDtypesFallBackToTorch) {
+  torch::manual_seed(8);
+  auto x = torch::ones({1 << 16}, torch::kDouble);
+  auto y = peft::dropout(x, 0.5, true);
+  EXPECT_EQ(y.scalar_type(), torch::kDouble);
+  EXPECT_NEAR((y == 0).to(torch::kDouble).mean().item<double>(), 0.5, 0.01);
+}
+
+}  // namespace
+}  // namespace peft
