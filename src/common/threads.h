@@ -11,7 +11,12 @@
 
 namespace peft {
 
+// The `n` of the last set_cpu_threads call (1 before any): what peft's own parallel loops may use.
+inline int cpu_threads_setting = 1;
+inline int cpu_threads() { return cpu_threads_setting; }
+
 inline void set_cpu_threads(int n) {
+  cpu_threads_setting = n < 1 ? 1 : n;
   using Fn = void (*)(int);
   if (auto openblas_set_num_threads = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     openblas_set_num_threads(n);

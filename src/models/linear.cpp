@@ -1,5 +1,7 @@
 #include "models/linear.h"
 
+#include "models/skinny_linear.h"
+
 namespace peft {
 
 AdaptableLinearImpl::AdaptableLinearImpl(int64_t in, int64_t out, bool with_bias)
@@ -15,6 +17,7 @@ AdaptableLinearImpl::AdaptableLinearImpl(int64_t in, int64_t out, bool with_bias
 }
 
 torch::Tensor AdaptableLinearImpl::base_forward(const torch::Tensor& x) const {
+  if (skinny_linear_applies(x, weight)) return skinny_linear(x, weight, bias);  // decoding: a few rows
   return torch::nn::functional::linear(x, weight, bias);
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/loss.h"
+#include "models/skinny_linear.h"
 
 namespace peft {
 
@@ -65,8 +66,9 @@ torch::Tensor T5ForConditionalGenerationImpl::lm_logits(const torch::Tensor& seq
                                                         const ForwardContext& ctx) {
   if (config_.tie_word_embeddings) {
     // Tied head (v1.0): rescale, as Mesh TensorFlow did, before projecting on the embedding matrix.
-    return torch::nn::functional::linear(sequence_output * std::pow(static_cast<double>(config_.d_model), -0.5),
-                                         shared->weight);
+    const torch::Tensor scaled = sequence_output * std::pow(static_cast<double>(config_.d_model), -0.5);
+    if (skinny_linear_applies(scaled, shared->weight)) return skinny_linear(scaled, shared->weight, {});
+    return torch::nn::functional::linear(scaled, shared->weight);
   }
   return lm_head->forward(sequence_output, ctx);
 }
