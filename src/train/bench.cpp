@@ -346,6 +346,15 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
+int64_t current_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
 bool reset_peak_rss() {
   std::ofstream f("/proc/self/clear_refs");
   if (!f) return false;
@@ -413,111 +422,146 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
     return ctx;
   };
 
+  // Every method's model is built and warmed up first, one after the other (its peak memory is read then);
+  // the timed steps then go round the methods, one step of each in turn, so slow spells of a shared machine
+  // (on the 2-core VM the same LoRA step takes 1.04 s or 1.46 s from one minute to the next) fall on all
+  // methods alike and the ratios between them stay meaningful.
+  struct MethodRun {
+    std::string name;
+    MethodModel mm;
+    std::unique_ptr<torch::optim::AdamW> optimizer;
+    std::vector<double> step, data, fwd, bwd, opt, eval, gen;
+    int64_t new_tokens = 0;
+    double peak_rss_mb = 0;
+    bool rss_reset = false;
+  };
+  auto d = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  auto train_step = [&](MethodRun& run, bool timed) {
+    auto& model = run.mm.model;
+    model->train();
+    auto t0 = Clock::now();
+    Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+    sync(device);
+    auto t1 = Clock::now();
+    ForwardContext ctx = run_ctx(b, true);
+    torch::Tensor loss = model->forward(b.input_ids, b.attention_mask, {}, {}, b.labels, ctx).loss;
+    sync(device);
+    auto t2 = Clock::now();
+    loss.backward();
+    sync(device);
+    auto t3 = Clock::now();
+    run.optimizer->step();
+    for (auto& p : run.mm.trainable) p.mutable_grad() = torch::Tensor();  // set_to_none: no memset per step
+    sync(device);
+    auto t4 = Clock::now();
+    if (!std::isfinite(loss.item<double>())) throw std::runtime_error("bench: non-finite loss for " + run.name);
+    if (!timed) return;
+    run.step.push_back(d(t0, t4));
+    run.data.push_back(d(t0, t1));
+    run.fwd.push_back(d(t1, t2));
+    run.bwd.push_back(d(t2, t3));
+    run.opt.push_back(d(t3, t4));
+  };
+  // Evaluation forward (teacher-forced, with the loss) and greedy generation, without autograd.
+  auto eval_step = [&](MethodRun& run, bool timed) {
+    auto& model = run.mm.model;
+    model->eval();
+    torch::NoGradGuard no_grad;
+    Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+    ForwardContext ctx = run_ctx(b, false);
+    sync(device);
+    auto t0 = Clock::now();
+    torch::Tensor loss = model->forward(b.input_ids, b.attention_mask, {}, {}, b.labels, ctx).loss;
+    sync(device);
+    if (timed) run.eval.push_back(seconds_since(t0));
+  };
+  auto generate_once = [&](MethodRun& run, bool timed) {
+    auto& model = run.mm.model;
+    model->eval();
+    torch::NoGradGuard no_grad;
+    Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
+    ForwardContext ctx = run_ctx(b, false);
+    sync(device);
+    auto t0 = Clock::now();
+    torch::Tensor ids = model->generate(b.input_ids, b.attention_mask, ctx, s.gen_tokens);
+    sync(device);
+    if (!timed) return;
+    run.gen.push_back(seconds_since(t0));
+    run.new_tokens = (ids.size(1) - 1) * s.batch;  // rows that finished early still produce pad tokens
+  };
+
+  const double rss_start_mb = static_cast<double>(current_rss_bytes()) / (1024.0 * 1024.0);
+  std::vector<MethodRun> runs;
+  runs.reserve(methods.size());
   for (const auto& method : methods) {
-    const bool rss_reset = reset_peak_rss();
-    MethodModel mm = build_method(method, config, checkpoint.get(), device, s.seed, s.n_tasks);
-    auto& model = mm.model;
+    MethodRun run;
+    run.name = method;
+    run.rss_reset = reset_peak_rss();
+    const double before_mb = static_cast<double>(current_rss_bytes()) / (1024.0 * 1024.0);
+    run.mm = build_method(method, config, checkpoint.get(), device, s.seed, s.n_tasks);
+    torch::manual_seed(s.seed + 1);
+    if (!is_eval_only(method)) {
+      run.optimizer = std::make_unique<torch::optim::AdamW>(run.mm.trainable, torch::optim::AdamWOptions(1e-4));
+      for (int i = 0; i < s.warmup; ++i) train_step(run, false);
+    }
+    for (int i = 0; i < s.warmup; ++i) eval_step(run, false);
+    generate_once(run, false);
+    // What this method alone would need: its own growth on top of the process before any model was built.
+    run.peak_rss_mb = rss_start_mb + static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0) - before_mb;
+    runs.push_back(std::move(run));
+    out << "  built and warmed up " << method << "\n" << std::flush;
+  }
+  for (int i = 0; i < s.steps; ++i)
+    for (auto& run : runs)
+      if (run.optimizer) train_step(run, true);
+  for (int i = 0; i < s.steps; ++i)
+    for (auto& run : runs) eval_step(run, true);
+  for (int i = 0; i < gen_steps; ++i)
+    for (auto& run : runs) generate_once(run, true);
+
+  for (auto& run : runs) {
+    const std::string& method = run.name;
+    auto& model = run.mm.model;
     nlohmann::json r;
     r["kind"] = is_eval_only(method) ? "eval" : "train";
     const auto count = adapters::count_parameters(*model);
     r["parameters"] = count.total;
     int64_t trainable = 0;
-    for (auto& p : mm.trainable) trainable += p.numel();
+    for (auto& p : run.mm.trainable) trainable += p.numel();
     r["trainable_parameters"] = trainable;
     const StepFlops flops = count_step_flops(config, method, s.batch, s.src_len, s.tgt_len);
     r["forward_gflop"] = flops.forward / 1e9;
-    torch::manual_seed(s.seed + 1);
-
-    // Training step: data, forward, backward, optimizer, each timed.
-    if (!is_eval_only(method)) {
+    if (run.optimizer) {
       r["step_gflop"] = flops.total() / 1e9;
-      torch::optim::AdamW optimizer(mm.trainable, torch::optim::AdamWOptions(1e-4));
-      model->train();
-      std::vector<double> step, data, fwd, bwd, opt;
-      for (int i = 0; i < s.warmup + s.steps; ++i) {
-        auto t0 = Clock::now();
-        Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
-        sync(device);
-        auto t1 = Clock::now();
-        ForwardContext ctx = run_ctx(b, true);
-        torch::Tensor loss = model->forward(b.input_ids, b.attention_mask, {}, {}, b.labels, ctx).loss;
-        sync(device);
-        auto t2 = Clock::now();
-        loss.backward();
-        sync(device);
-        auto t3 = Clock::now();
-        optimizer.step();
-        for (auto& p : mm.trainable) p.mutable_grad() = torch::Tensor();  // set_to_none: no memset per step
-        sync(device);
-        auto t4 = Clock::now();
-        if (!std::isfinite(loss.item<double>())) throw std::runtime_error("bench: non-finite loss for " + method);
-        if (i < s.warmup) continue;
-        auto d = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-        step.push_back(d(t0, t4));
-        data.push_back(d(t0, t1));
-        fwd.push_back(d(t1, t2));
-        bwd.push_back(d(t2, t3));
-        opt.push_back(d(t3, t4));
-      }
-      const Stats st = stats_of(step);
+      const Stats st = stats_of(run.step);
       r["step_s"] = to_json(st);
       r["tokens_per_s"] = static_cast<double>(tokens_per_step) / st.median;
-      r["phases_s"] = {{"data", stats_of(data).median},
-                       {"forward", stats_of(fwd).median},
-                       {"backward", stats_of(bwd).median},
-                       {"optimizer", stats_of(opt).median}};
+      r["phases_s"] = {{"data", stats_of(run.data).median},
+                       {"forward", stats_of(run.fwd).median},
+                       {"backward", stats_of(run.bwd).median},
+                       {"optimizer", stats_of(run.opt).median}};
       r["step_gflops"] = flops.total() / st.median / 1e9;
     }
-
-    // Evaluation forward (teacher-forced, with the loss) and greedy generation, without autograd.
-    model->eval();
-    {
-      torch::NoGradGuard no_grad;
-      std::vector<double> ev;
-      for (int i = 0; i < s.warmup + s.steps; ++i) {
-        Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
-        ForwardContext ctx = run_ctx(b, false);
-        sync(device);
-        auto t0 = Clock::now();
-        torch::Tensor loss = model->forward(b.input_ids, b.attention_mask, {}, {}, b.labels, ctx).loss;
-        sync(device);
-        if (i >= s.warmup) ev.push_back(seconds_since(t0));
-        (void)loss;
-      }
-      const Stats st = stats_of(ev);
-      r["eval_forward_s"] = to_json(st);
-      r["eval_tokens_per_s"] = static_cast<double>(tokens_per_step) / st.median;
-
-      std::vector<double> gen;
-      int64_t new_tokens = 0;
-      for (int i = 0; i < 1 + gen_steps; ++i) {  // one warm-up generation
-        Batch b = random_batch(config, s.batch, s.src_len, s.tgt_len, s.n_tasks, device);
-        ForwardContext ctx = run_ctx(b, false);
-        sync(device);
-        auto t0 = Clock::now();
-        torch::Tensor ids = model->generate(b.input_ids, b.attention_mask, ctx, s.gen_tokens);
-        sync(device);
-        if (i == 0) continue;
-        gen.push_back(seconds_since(t0));
-        new_tokens = (ids.size(1) - 1) * s.batch;  // rows that finished early still produce pad tokens
-      }
-      const Stats st_gen = stats_of(gen);
-      r["generation"] = {{"new_tokens", new_tokens},
-                         {"seconds", to_json(st_gen)},
-                         {"new_tokens_per_s", static_cast<double>(new_tokens) / st_gen.median}};
-    }
-    r["peak_rss_mb"] = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
-    r["peak_rss_reset"] = rss_reset;
+    const Stats st_eval = stats_of(run.eval);
+    r["eval_forward_s"] = to_json(st_eval);
+    r["eval_tokens_per_s"] = static_cast<double>(tokens_per_step) / st_eval.median;
+    const Stats st_gen = stats_of(run.gen);
+    r["generation"] = {{"new_tokens", run.new_tokens},
+                       {"seconds", to_json(st_gen)},
+                       {"new_tokens_per_s", static_cast<double>(run.new_tokens) / st_gen.median}};
+    r["peak_rss_mb"] = run.peak_rss_mb;
+    r["peak_rss_reset"] = run.rss_reset;
     jm[method] = r;
-    out << "  " << method << ": ";  // progress, so a long run shows its figures as it goes
+    out << "  " << method << ": ";
     if (r.contains("step_s"))
       out << "step " << fmt(r["step_s"]["median"].get<double>(), 3) << " s (fwd " << fmt(r["phases_s"]["forward"].get<double>(), 3)
           << ", bwd " << fmt(r["phases_s"]["backward"].get<double>(), 3) << ", opt "
           << fmt(r["phases_s"]["optimizer"].get<double>(), 3) << "), ";
     out << "eval " << fmt(r["eval_forward_s"]["median"].get<double>(), 3) << " s, generation "
-        << fmt(r["generation"]["new_tokens_per_s"].get<double>(), 1) << " new tok/s, load "
-        << fmt(read_loadavg()[0], 2) << "\n" << std::flush;
+        << fmt(r["generation"]["new_tokens_per_s"].get<double>(), 1) << " new tok/s\n";
   }
+  out << "load average after the timed rounds " << fmt(read_loadavg()[0], 2) << "\n" << std::flush;
+  runs.clear();  // free the models before the generation-scaling model
 
   // Generation cost per new token at several lengths (bare backbone): (generate(n) - encode) / n.
   nlohmann::json scaling = nlohmann::json::object();
@@ -579,7 +623,15 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
                        {"pass", pass}});
   };
   auto has = [&](const std::string& m) { return jm.contains(m); };
-  auto step = [&](const std::string& m) { return jm[m]["step_s"]["median"].get<double>(); };
+  // Ratios between methods: the median over rounds of the ratio within each round (the methods of one round
+  // ran seconds apart, under the same conditions), so a slow spell of the machine cancels out.
+  auto paired_ratio = [&](const std::string& a, const std::string& b, const std::string& key) {
+    const auto& va = jm[a][key]["values"];
+    const auto& vb = jm[b][key]["values"];
+    std::vector<double> r;
+    for (size_t i = 0; i < std::min(va.size(), vb.size()); ++i) r.push_back(va[i].get<double>() / vb[i].get<double>());
+    return stats_of(r).median;
+  };
   if (has("lora")) target("lora step tokens/s >= 720", jm["lora"]["tokens_per_s"].get<double>(), 720, true, "tok/s");
   if (has("mhr")) target("mhr step tokens/s >= 720", jm["mhr"]["tokens_per_s"].get<double>(), 720, true, "tok/s");
   if (has("base"))
@@ -588,14 +640,11 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
   if (has("lora"))
     target("generation new tokens/s >= 200 (lora, unmerged)",
            jm["lora"]["generation"]["new_tokens_per_s"].get<double>(), 200, true, "tok/s");
-  if (has("poly") && has("lora")) target("poly step <= 1.10 x lora step", step("poly") / step("lora"), 1.10, false, "x");
-  if (has("mhr") && has("lora")) target("mhr step <= 1.10 x lora step", step("mhr") / step("lora"), 1.10, false, "x");
-  if (has("lora") && has("full")) target("lora step <= 0.65 x full step", step("lora") / step("full"), 0.65, false, "x");
+  if (has("poly") && has("lora")) target("poly step <= 1.10 x lora step", paired_ratio("poly", "lora", "step_s"), 1.10, false, "x");
+  if (has("mhr") && has("lora")) target("mhr step <= 1.10 x lora step", paired_ratio("mhr", "lora", "step_s"), 1.10, false, "x");
+  if (has("lora") && has("full")) target("lora step <= 0.65 x full step", paired_ratio("lora", "full", "step_s"), 0.65, false, "x");
   if (has("merged-lora") && has("base"))
-    target("merged-lora eval <= 1.03 x base eval",
-           jm["merged-lora"]["eval_forward_s"]["median"].get<double>() /
-               jm["base"]["eval_forward_s"]["median"].get<double>(),
-           1.03, false, "x");
+    target("merged-lora eval <= 1.03 x base eval", paired_ratio("merged-lora", "base", "eval_forward_s"), 1.03, false, "x");
   if (s.gen_scaling.size() >= 2) {
     const int lo = *std::min_element(s.gen_scaling.begin(), s.gen_scaling.end());
     const int hi = *std::max_element(s.gen_scaling.begin(), s.gen_scaling.end());
@@ -648,7 +697,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
           << fmt(1e3 * scaling[std::to_string(n)]["per_token_s"].get<double>(), 2) << " ms/token";
     out << "\n";
   }
-  out << "\ntargets:\n";
+  out << "\ntargets (ratios between methods: median over the rounds of the ratio within a round):\n";
   for (const auto& t : targets)
     out << "  " << (t["pass"].get<bool>() ? "PASS " : "FAIL ") << std::left << std::setw(50)
         << t["name"].get<std::string>() << std::right << " measured " << fmt(t["measured"].get<double>(), 3) << " "

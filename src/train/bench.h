@@ -1,5 +1,6 @@
 // `peft bench`: per method, times the training step (forward + backward + AdamW), the evaluation forward and
-// greedy generation of a T5 backbone on random token batches, reads the peak resident memory, measures the
+// greedy generation of a T5 backbone on random token batches (every method built first, then timed in
+// rounds: one step of each method in turn), reads the peak resident memory, measures the
 // machine's fp32 GEMM throughput in the same run and reports what fraction of it the training step achieves
 // (FLOPs counted per matmul from the shapes, see count_step_flops). Output: a table on `out` and JSON.
 //
@@ -60,6 +61,7 @@ double measure_gemm_flops(int64_t n, int reps, const std::string& device);
 // Peak resident set size (VmHWM, bytes) of this process; reset_peak_rss() restarts it where the kernel
 // allows (writes 5 to /proc/self/clear_refs) and returns whether it did.
 int64_t peak_rss_bytes();
+int64_t current_rss_bytes();  // VmRSS
 bool reset_peak_rss();
 
 // Runs the benchmark, prints the table and the target checks to `out`, returns the JSON (and writes it to
