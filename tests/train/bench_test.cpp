@@ -128,7 +128,18 @@ TEST(Bench, TinySmokeRunHasEveryField) {
   }
   const std::string text = table.str();
   for (const auto& m : bench_methods()) EXPECT_NE(text.find("\n" + m + " "), std::string::npos) << m;
-  EXPECT_NE(text.find("targets:"), std::string::npos);
+  EXPECT_NE(text.find("targets ("), std::string::npos);
+  // Ratios between methods pair the steps of one round: poly / lora = mean of the two rounds' ratios here.
+  const auto& poly = r["methods"]["poly"]["step_s"]["values"];
+  const auto& lora = r["methods"]["lora"]["step_s"]["values"];
+  const double paired = 0.5 * (poly[0].get<double>() / lora[0].get<double>() + poly[1].get<double>() / lora[1].get<double>());
+  bool found = false;
+  for (const auto& t : r["targets"])
+    if (t["name"] == "poly step <= 1.10 x lora step") {
+      EXPECT_NEAR(t["measured"].get<double>(), paired, 1e-12);
+      found = true;
+    }
+  EXPECT_TRUE(found);
 }
 
 TEST(Bench, UnknownMethodAndShapeAreInputErrors) {
