@@ -3,6 +3,7 @@
 #   scripts/bench.sh                      # every method, 5 timed steps after 2 warm-up
 #   STEPS=20 WARMUP=5 METHODS=lora,mhr scripts/bench.sh
 #   MODEL=t5-base-shape THREADS=2 scripts/bench.sh
+#   MODEL=bert-base-shape scripts/bench.sh  # BERT classifier: train + eval, no generation
 # Writes the table to stdout and JSON to ${JSON:-bench.json}. The machine should be otherwise idle: the
 # figures scale with free cores (the run records the load average and measures GEMM throughput itself).
 set -euo pipefail

@@ -121,7 +121,7 @@ int dispatch(int argc, char** argv) {
   std::string bench_model;
   bench->add_option("--config", run_options.config_path, "YAML config to start from (default: every key at its default).")
       ->type_name("FILE");
-  bench->add_option("--model", bench_model, "What to time: t5-small-shape or t5-base-shape (random weights of that shape) or a Hugging Face T5 checkpoint directory (sets model.path; default t5-small-shape).")
+  bench->add_option("--model", bench_model, "What to time: t5-small-shape, t5-base-shape or bert-base-shape (random weights of that shape; BERT as a 2-label sequence classifier, without generation or prefix tuning) or a Hugging Face T5 or BERT checkpoint directory (sets model.path; default t5-small-shape).")
       ->type_name("DIR");
   bench->add_option("--methods", bench_options.methods, "Methods to time, comma-separated (default: every method).")
       ->delimiter(',')

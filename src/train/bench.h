@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "models/bert/config.h"
 #include "models/t5/config.h"
 
 namespace peft::train {
@@ -21,9 +22,12 @@ namespace peft::train {
 // Mirrors cli::BenchOptions (methods, batch, src_len, tgt_len, steps, warmup, json) plus the model and device,
 // so this module does not depend on src/cli.
 struct BenchSettings {
-  // "t5-small-shape" | "t5-base-shape" (random weights of that shape) or a Hugging Face T5 checkpoint dir.
+  // "t5-small-shape" | "t5-base-shape" | "bert-base-shape" (random weights of that shape) or a Hugging Face
+  // T5 or BERT checkpoint directory. BERT is timed as a sequence classifier (2 labels, src_len tokens, no
+  // generation, no prefix tuning).
   std::string model = "t5-small-shape";
-  std::optional<T5Config> t5_config;  // random weights of exactly this shape (tests); overrides `model`
+  std::optional<T5Config> t5_config;            // random weights of exactly this shape (tests); overrides `model`
+  std::optional<bert::BertConfig> bert_config;  // the same for a BERT classifier
   // Training methods: full, lora, poly, mhr, ia3, adapter, prefix; evaluation-only: merged-lora, base.
   // Empty = all of them.
   std::vector<std::string> methods;
@@ -54,6 +58,10 @@ struct StepFlops {
 // `method` as in BenchSettings::methods; adapter hyper-parameters as run_bench uses them.
 StepFlops count_step_flops(const T5Config& config, const std::string& method, int64_t batch, int64_t src_len,
                            int64_t tgt_len);
+
+// The same for a BERT encoder + pooler + classifier over seq_len tokens (the classifier trains in every method).
+StepFlops count_classifier_step_flops(const bert::BertConfig& config, const std::string& method, int64_t batch,
+                                      int64_t seq_len);
 
 // Measured fp32 throughput (FLOP/s) of an n x n x n matmul on `device`: median of `reps` after a warm-up.
 double measure_gemm_flops(int64_t n, int reps, const std::string& device);

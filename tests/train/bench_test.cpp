@@ -142,6 +142,64 @@ TEST(Bench, TinySmokeRunHasEveryField) {
   EXPECT_TRUE(found);
 }
 
+bert::BertConfig tiny_bert_config() {
+  bert::BertConfig c;
+  c.vocab_size = 100;
+  c.hidden_size = 16;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 32;
+  c.max_position_embeddings = 32;
+  c.num_labels = 2;
+  return c;
+}
+
+TEST(Bench, TinyBertClassifierRunTrainsAndEvaluatesWithoutGeneration) {
+  BenchSettings s;
+  s.bert_config = tiny_bert_config();
+  s.batch = 4;
+  s.src_len = 8;
+  s.steps = 2;
+  s.warmup = 1;
+  s.threads = 1;
+  std::ostringstream table;
+  const nlohmann::json r = run_bench(s, table);
+  EXPECT_EQ(r["model"]["family"], "bert");
+  EXPECT_EQ(r["shape"]["tokens_per_step"], 4 * 8);  // no target side
+  // Every method but prefix tuning (T5 only).
+  ASSERT_EQ(r["methods"].size(), bench_methods().size() - 1);
+  EXPECT_FALSE(r["methods"].contains("prefix"));
+  for (const auto& [m, j] : r["methods"].items()) {
+    SCOPED_TRACE(m);
+    expect_stats(j, "eval_forward_s", m, 2);
+    EXPECT_FALSE(j.contains("generation"));
+    if (j["kind"] == "train") expect_stats(j, "step_s", m, 2);
+  }
+  // LoRA r=16 on query, key, value, attention.output.dense (2 layers x 4 linears of 16 x 16) + the classifier.
+  EXPECT_EQ(r["methods"]["lora"]["trainable_parameters"], 8 * 16 * (16 + 16) + (16 * 2 + 2));
+  EXPECT_TRUE(r["generation_scaling"].empty());
+  // Only the ratio targets (the absolute ones are the T5 figures).
+  EXPECT_EQ(r["targets"].size(), 4u);
+
+  s.methods = {"prefix"};
+  EXPECT_THROW(run_bench(s, table), InputError);
+}
+
+TEST(Bench, BertFlopCountMatchesHandCount) {
+  const bert::BertConfig c = tiny_bert_config();
+  const double B = 4, S = 8, d = 16, f = 32, h = 4, dk = 4, L = 2, labels = 2;
+  const double M = B * S;
+  const double layer = 4 * 2 * M * d * d + 2 * 2 * M * d * f + 2 * (2 * B * h * S * S * dk);
+  const double forward = L * layer + 2 * B * d * d + 2 * B * d * labels;  // + pooler + classifier
+  const StepFlops base = count_classifier_step_flops(c, "base", 4, 8);
+  EXPECT_DOUBLE_EQ(base.forward, forward);
+  EXPECT_DOUBLE_EQ(base.backward, 0);
+  // Full fine-tuning: every matmul's input and weight gradient, except the embedding's input (token ids).
+  const StepFlops full = count_classifier_step_flops(c, "full", 4, 8);
+  EXPECT_DOUBLE_EQ(full.forward, forward);
+  EXPECT_DOUBLE_EQ(full.backward, 2 * forward);
+}
+
 TEST(Bench, UnknownMethodAndShapeAreInputErrors) {
   BenchSettings s;
   s.methods = {"lora", "qlora"};
