@@ -29,8 +29,12 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
   if (merged_) return y;
   torch::Tensor h = x;
   if (options_.lora_dropout > 0) h = peft::dropout(h, options_.lora_dropout, ctx.training);
-  // Scaled at rank r, not at d_out: one pass over a [.., r] tensor instead of a [.., d_out] one.
-  return y + lora_B(lora_A(h) * scaling());
+  // y += s * (h A^T) B^T as one GEMM that accumulates into y (beta = 1, alpha = s): no [.., d_out] temporary
+  // and no extra pass over one. In place is safe for autograd: the base linear's backward does not read y.
+  const torch::Tensor down = lora_A(h);
+  if (!y.is_contiguous()) return y + lora_B(down * scaling());
+  y.view({-1, y.size(-1)}).addmm_(down.reshape({-1, down.size(-1)}), lora_B->weight.t(), /*beta=*/1, scaling());
+  return y;
 }
 
 torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling(); }

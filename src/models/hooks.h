@@ -13,6 +13,8 @@ namespace peft {
 
 // Attaches to a linear layer: y = base(transform_input(x)), then transform_output(x, y).
 // LoRA / Poly / MHR / AdaMix-LoRA add to the output; (IA)^3 scales the output (k, v) or the input (wo).
+// transform_output owns `y` (the caller passes its only reference) and may update it in place: LoRA and
+// Poly/MHR accumulate their low-rank product into it inside the GEMM (addmm_ / baddbmm_ with beta = 1).
 class LinearHook {
  public:
   virtual ~LinearHook() = default;

@@ -120,15 +120,16 @@ torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tens
     }
     if (reuse) ctx.cache.emplace(key, std::make_pair(a, b));
   }
+  // The up-projection accumulates into y inside the GEMM (beta = 1, alpha = 1/r): no [.., d_out] temporary.
+  if (!y.is_contiguous()) y = y.contiguous();
   if (a.size(0) == 1) {
-    return y + torch::matmul(torch::matmul(x, a[0]) * scale, b[0]);  // scaled at rank r, the cheap side
+    const auto down = torch::matmul(x.reshape({-1, in_features}), a[0]);
+    y.view({-1, out_features}).addmm_(down, b[0], /*beta=*/1, scale);
+    return y;
   }
-  const auto shape = x.sizes().vec();
-  const auto x3 = x.reshape({shape[0], -1, in_features});
-  auto delta = torch::bmm(torch::bmm(x3, a) * scale, b);
-  auto out_shape = shape;
-  out_shape.back() = out_features;
-  return y + delta.reshape(out_shape);
+  const auto x3 = x.reshape({x.size(0), -1, in_features});
+  y.view({x.size(0), -1, out_features}).baddbmm_(torch::bmm(x3, a), b, /*beta=*/1, scale);
+  return y;
 }
 
 std::vector<std::pair<std::string, PolyLoRA>> attach_poly(torch::nn::Module& model, const std::string& target_regex,

@@ -230,3 +230,34 @@ TEST(Lora, LoadRejectsWrongShapeNamingFileAndTensor) {
   }
   std::filesystem::remove_all(dir);
 }
+
+// LoRA accumulates s·(x A^T) B^T into the base output in place (addmm_); the gradients of x, A and B must be
+// those of the plain formula, for 2-D and 3-D inputs.
+TEST(Lora, InPlaceAccumulationHasTheFormulasGradients) {
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{6, 12}, std::vector<int64_t>{3, 5, 12}}) {
+    torch::manual_seed(11);
+    AdaptableLinear lin(12, 8, true);
+    lin->weight.set_requires_grad(false);
+    lin->bias.set_requires_grad(false);
+    LoraOptions o;
+    o.r = 4;
+    o.lora_alpha = 8;
+    auto lora = std::make_shared<LoraAdapter>("q", lin, o);
+    lin->add_hook(lora);
+    {
+      torch::NoGradGuard no_grad;
+      lora->lora_B->weight.normal_(0, 0.1);
+    }
+    const auto x = torch::randn(shape, torch::requires_grad());
+    auto out_shape = shape;
+    out_shape.back() = 8;
+    const auto g = torch::randn(out_shape);
+    const std::vector<torch::Tensor> leaves = {x, lora->lora_A->weight, lora->lora_B->weight};
+    const auto hooked = torch::autograd::grad({(lin->forward(x, {}) * g).sum()}, leaves);
+    const auto y = lin->base_forward(x) +
+                   torch::matmul(torch::matmul(x, lora->lora_A->weight.t()), lora->lora_B->weight.t()) * 2.0;
+    const auto plain = torch::autograd::grad({(y * g).sum()}, leaves);
+    for (size_t i = 0; i < leaves.size(); ++i)
+      EXPECT_TRUE(torch::allclose(hooked[i], plain[i], 1e-5, 1e-6)) << "leaf " << i << ", dims " << shape.size();
+  }
+}

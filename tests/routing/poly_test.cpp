@@ -186,3 +186,32 @@ TEST(Poly, IndivisibleHeadsFailNamingTheLayer) {
   }
   EXPECT_THROW(attach_poly(toy.ptr().operator*(), "nothing", options(1, 2, 1)), InputError);
 }
+
+// The hook accumulates into the base output in place (baddbmm_ / addmm_); its gradients must be those of
+// the plain formula y = x W^T + (x a_t) b_t / r for every leaf: input, inventory and routing logits.
+TEST(Poly, InPlaceAccumulationHasTheFormulasGradients) {
+  for (std::vector<int64_t> tasks : {std::vector<int64_t>{0, 2, 1, 0}, std::vector<int64_t>{1, 1, 1, 1}}) {
+    for (int64_t heads : {1, 2}) {
+      SCOPED_TRACE("heads " + std::to_string(heads) + (tasks[0] == 1 ? ", one task" : ", three tasks"));
+      torch::manual_seed(9);
+      AdaptableLinear lin(12, 8, true);
+      lin->weight.set_requires_grad(false);
+      lin->bias.set_requires_grad(false);
+      PolyLoRA p(12, 8, options(3, 3, heads), "q");
+      lin->add_hook(p.ptr());
+      randomize_b(p);
+      const auto x = torch::randn({4, 5, 12}, torch::requires_grad());
+      const auto g = torch::randn({4, 5, 8});
+      const std::vector<torch::Tensor> leaves = {x, p->lora_a, p->lora_b, p->router->module_logits};
+      ForwardContext ctx = context(tasks);  // evaluation routing: no sampling, the same weights both times
+      const auto hooked = torch::autograd::grad({(lin->forward(x, ctx) * g).sum()}, leaves);
+
+      const auto ids = torch::tensor(tasks, torch::kLong);
+      auto [a, b] = p->mix(p->router->weights(ids, false));  // per example: [4, 12, r], [4, r, 8]
+      const auto y = lin->base_forward(x) + torch::matmul(torch::matmul(x, a), b) / 4.0;
+      const auto plain = torch::autograd::grad({(y * g).sum()}, leaves);
+      for (size_t i = 0; i < leaves.size(); ++i)
+        EXPECT_TRUE(torch::allclose(hooked[i], plain[i], 1e-5, 1e-6)) << "leaf " << i;
+    }
+  }
+}
