@@ -3,10 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 
 #include "common/error.h"
@@ -255,28 +253,4 @@ TEST(Bench, FlopCountMatchesHandCount) {
   EXPECT_GT(lora.backward, 0.8 * lora.forward);
   EXPECT_LT(lora.backward, 1.2 * lora.forward);
   EXPECT_DOUBLE_EQ(small_full.backward, 2 * small_full.forward);
-}
-
-// Not a test: the real measurement (scripts/bench.sh runs it until `peft bench` is wired), configured by
-// PEFT_BENCH_{MODEL,METHODS,BATCH,SRC_LEN,TGT_LEN,STEPS,WARMUP,GEN_TOKENS,GEN_STEPS,THREADS,JSON}.
-TEST(Bench, DISABLED_Measure) {
-  auto env = [](const char* name, const std::string& fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? std::string(v) : fallback;
-  };
-  BenchSettings s;
-  s.model = env("PEFT_BENCH_MODEL", "t5-small-shape");
-  std::stringstream methods(env("PEFT_BENCH_METHODS", ""));
-  for (std::string m; std::getline(methods, m, ',');)
-    if (!m.empty()) s.methods.push_back(m);
-  s.batch = std::stoi(env("PEFT_BENCH_BATCH", "8"));
-  s.src_len = std::stoi(env("PEFT_BENCH_SRC_LEN", "128"));
-  s.tgt_len = std::stoi(env("PEFT_BENCH_TGT_LEN", "32"));
-  s.steps = std::stoi(env("PEFT_BENCH_STEPS", "5"));
-  s.warmup = std::stoi(env("PEFT_BENCH_WARMUP", "2"));
-  s.gen_tokens = std::stoi(env("PEFT_BENCH_GEN_TOKENS", "32"));
-  s.threads = std::stoi(env("PEFT_BENCH_THREADS", "0"));
-  s.gen_steps = std::stoi(env("PEFT_BENCH_GEN_STEPS", "0"));
-  s.json = env("PEFT_BENCH_JSON", "");
-  run_bench(s, std::cout);
 }
