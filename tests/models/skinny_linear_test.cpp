@@ -14,7 +14,7 @@ TEST(SkinnyLinear, MatchesTorchLinearForEveryRowCountAndTail) {
   for (int threads : {1, 2}) {
     set_cpu_threads(threads);
     for (int64_t rows = 1; rows <= kSkinnyMaxRows; ++rows)
-      for (int64_t k : {8, 13, 100, 512})  // 13, 100: a tail after the 8-float chunks
+      for (int64_t k : {8, 13, 24, 100, 512})  // 24: a lone 8-chunk after the 16-float steps; 13, 100: a tail
         for (int64_t n : {1, 64, 300, 2048}) {
           auto x = torch::randn({rows, k});
           auto w = torch::randn({n, k});

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/decode_attention.h"
 #include "models/dropout.h"
 
 namespace peft {
@@ -98,7 +99,9 @@ T5AttentionOutput T5AttentionImpl::forward(const torch::Tensor& hidden_states, c
     } else {
       key_states = shape(k->forward(key_value_states, ctx));
       value_states = shape(v->forward(key_value_states, ctx));
-      if (cache != nullptr) {
+      if (cache != nullptr) {  // contiguous once, so no later step copies the strided views again
+        key_states = key_states.contiguous();
+        value_states = value_states.contiguous();
         cache->key = key_states;
         cache->value = value_states;
         cache->length = key_states.size(2);
@@ -113,6 +116,11 @@ T5AttentionOutput T5AttentionImpl::forward(const torch::Tensor& hidden_states, c
       cache->length += hidden_states.size(1);
     }
   }
+
+  // Decoding (a few new positions, no autograd): one fused pass over the cached keys and values.
+  if (prefix_hooks.empty() && !output_attentions && !(ctx.training && dropout > 0) &&
+      decode_attention_applies(query_states, key_states, value_states, position_bias))
+    return {o->forward(decode_attention(query_states, key_states, value_states, position_bias), ctx), torch::Tensor()};
 
   // No 1/sqrt(d) scaling: T5 folds it into the initialisation of q.
   torch::Tensor scores = torch::matmul(query_states, key_states.transpose(3, 2));  // [B, h, q, k]
