@@ -29,12 +29,13 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
   if (merged_) return y;
   torch::Tensor h = x;
   if (options_.lora_dropout > 0) h = peft::dropout(h, options_.lora_dropout, ctx.training);
-  // y += s * (h A^T) B^T as one GEMM that accumulates into y (beta = 1, alpha = s): no [.., d_out] temporary
-  // and no extra pass over one. In place is safe for autograd: the base linear's backward does not read y.
+  // y + s * (h A^T) B^T as one GEMM that starts from y (beta = 1, alpha = s): no [.., d_out] temporary for
+  // the product and no separate add. Out of place: addmm_ on a view of y made autograd wrap the base linear's
+  // gradient in CopySlices (a clone and a copy of [tokens, d_out] per adapted linear in every backward).
   const torch::Tensor down = lora_A(h);
-  if (!y.is_contiguous()) return y + lora_B(down * scaling());
-  y.view({-1, y.size(-1)}).addmm_(down.reshape({-1, down.size(-1)}), lora_B->weight.t(), /*beta=*/1, scaling());
-  return y;
+  return torch::addmm(y.reshape({-1, y.size(-1)}), down.reshape({-1, down.size(-1)}), lora_B->weight.t(),
+                      /*beta=*/1, scaling())
+      .view(y.sizes());
 }
 
 torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling(); }

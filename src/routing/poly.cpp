@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "common/error.h"
+#include "models/batched_matmul.h"
 
 namespace peft::routing {
 
@@ -120,16 +121,13 @@ torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tens
     }
     if (reuse) ctx.cache.emplace(key, std::make_pair(a, b));
   }
-  // The up-projection accumulates into y inside the GEMM (beta = 1, alpha = 1/r): no [.., d_out] temporary.
-  if (!y.is_contiguous()) y = y.contiguous();
-  if (a.size(0) == 1) {
+  if (a.size(0) == 1) {  // one task in the batch: y + s (x A) B as one GEMM that starts from y (beta = 1)
     const auto down = torch::matmul(x.reshape({-1, in_features}), a[0]);
-    y.view({-1, out_features}).addmm_(down, b[0], /*beta=*/1, scale);
-    return y;
+    return torch::addmm(y.reshape({-1, out_features}), down, b[0], /*beta=*/1, scale).view(y.sizes());
   }
+  // Per-example factors: strided sgemm per example (batched_matmul), scaled at rank r, the cheap side.
   const auto x3 = x.reshape({x.size(0), -1, in_features});
-  y.view({x.size(0), -1, out_features}).baddbmm_(torch::bmm(x3, a), b, /*beta=*/1, scale);
-  return y;
+  return y + batched_matmul(batched_matmul(x3, a) * scale, b).view(y.sizes());
 }
 
 std::vector<std::pair<std::string, PolyLoRA>> attach_poly(torch::nn::Module& model, const std::string& target_regex,

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/batched_matmul.h"
 #include "models/dropout.h"
 
 namespace peft::bert {
@@ -39,13 +40,14 @@ std::pair<torch::Tensor, torch::Tensor> BertSelfAttentionImpl::forward(const tor
     }
   }
   // Same order of operations as transformers (matmul, then divide by sqrt(d_head), then add the mask).
-  torch::Tensor attention_scores = torch::matmul(query_layer, key_layer.transpose(-1, -2));
+  torch::Tensor attention_scores = batched_matmul(query_layer, key_layer.transpose(-1, -2));
   attention_scores = attention_scores / std::sqrt(static_cast<double>(attention_head_size));
   if (mask.defined()) attention_scores = attention_scores + mask;
   torch::Tensor attention_probs = torch::softmax(attention_scores, -1);
   attention_probs = peft::dropout(attention_probs, attention_probs_dropout_prob, ctx.training || is_training());
-  torch::Tensor context_layer = torch::matmul(attention_probs, value_layer).permute({0, 2, 1, 3}).contiguous();
-  context_layer = context_layer.view({batch, context_layer.size(1), num_attention_heads * attention_head_size});
+  // Stored heads-inner, so the [B, n, hidden] view the output dense reads is free.
+  torch::Tensor context_layer = batched_matmul(attention_probs, value_layer, /*heads_inner=*/true).permute({0, 2, 1, 3});
+  context_layer = context_layer.reshape({batch, context_layer.size(1), num_attention_heads * attention_head_size});
   return {context_layer, attention_probs};
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/batched_matmul.h"
 #include "models/decode_attention.h"
 #include "models/dropout.h"
 
@@ -123,7 +124,8 @@ T5AttentionOutput T5AttentionImpl::forward(const torch::Tensor& hidden_states, c
     return {o->forward(decode_attention(query_states, key_states, value_states, position_bias), ctx), torch::Tensor()};
 
   // No 1/sqrt(d) scaling: T5 folds it into the initialisation of q.
-  torch::Tensor scores = torch::matmul(query_states, key_states.transpose(3, 2));  // [B, h, q, k]
+  // The per-head products read the projections' [B, n, h * d] memory in place (no head-major copies).
+  torch::Tensor scores = batched_matmul(query_states, key_states.transpose(3, 2));  // [B, h, q, k]
   if (position_bias.defined()) scores = scores + position_bias;
 
   if (!prefix_hooks.empty()) {
@@ -154,10 +156,9 @@ T5AttentionOutput T5AttentionImpl::forward(const torch::Tensor& hidden_states, c
 
   torch::Tensor attn_weights = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
   if (ctx.training && dropout > 0) attn_weights = peft::dropout(attn_weights, dropout, true);
-  torch::Tensor attn_output = torch::matmul(attn_weights, value_states)
+  torch::Tensor attn_output = batched_matmul(attn_weights, value_states, /*heads_inner=*/true)
                                   .transpose(1, 2)
-                                  .contiguous()
-                                  .view({batch_size, -1, inner_dim});
+                                  .reshape({batch_size, -1, inner_dim});  // a view: stored heads-inner
   attn_output = o->forward(attn_output, ctx);
   return {attn_output, output_attentions ? attn_weights : torch::Tensor()};
 }
