@@ -12,4 +12,8 @@ namespace peft {
 
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 
+// dropout(relu(x), p, training) in one pass (T5 v1.0's feed-forward): the kept mask also requires x > 0, so the
+// backward is one masked scale instead of dropout's and relu's. Same values, gradients and random stream.
+torch::Tensor relu_dropout(const torch::Tensor& x, double p, bool training);
+
 }  // namespace peft

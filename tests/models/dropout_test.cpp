@@ -4,6 +4,8 @@
 
 #include "models/dropout.h"
 
+#include "common/threads.h"
+
 namespace peft {
 namespace {
 
@@ -74,6 +76,40 @@ TEST(Dropout, OtherDtypesFallBackToTorch) {
   auto y = peft::dropout(x, 0.5, true);
   EXPECT_EQ(y.scalar_type(), torch::kDouble);
   EXPECT_NEAR((y == 0).to(torch::kDouble).mean().item<double>(), 0.5, 0.01);
+}
+
+TEST(Dropout, MaskDoesNotDependOnTheThreadCount) {
+  auto x = torch::ones({(1 << 18) + 3});  // large enough to be split, odd length
+  set_cpu_threads(1);
+  torch::manual_seed(9);
+  auto one = peft::dropout(x, 0.3, true);
+  set_cpu_threads(2);
+  torch::manual_seed(9);
+  auto two = peft::dropout(x, 0.3, true);
+  set_cpu_threads(1);
+  EXPECT_TRUE(torch::equal(one, two));
+}
+
+TEST(ReluDropout, EqualsDropoutOfReluWithTheSameRngStateValuesAndGradient) {
+  for (int threads : {1, 2}) {
+    set_cpu_threads(threads);
+    auto x = torch::randn({300, 257});
+    x.index_put_({0, torch::indexing::Slice(0, 10)}, 0.0);  // relu'(0) = 0, as torch's threshold_backward
+    auto x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+    torch::manual_seed(11);
+    auto fused = peft::relu_dropout(x1, 0.1, true);
+    torch::manual_seed(11);
+    auto plain = peft::dropout(torch::relu(x2), 0.1, true);
+    EXPECT_TRUE(torch::equal(fused, plain)) << threads << " threads";
+    auto g = torch::randn(x.sizes());
+    (fused * g).sum().backward();
+    (plain * g).sum().backward();
+    EXPECT_TRUE(torch::equal(x1.grad(), x2.grad())) << threads << " threads";
+  }
+  set_cpu_threads(1);
+  auto x = torch::randn({5, 7});
+  EXPECT_TRUE(torch::equal(peft::relu_dropout(x, 0.1, /*training=*/false), torch::relu(x)));
+  EXPECT_TRUE(torch::equal(peft::relu_dropout(x, 0.0, true), torch::relu(x)));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "common/error.h"
+#include "common/threads.h"
 #include "models/loss.h"
 #include "models/t5/model.h"
 
@@ -235,6 +236,28 @@ TEST(Loss, CrossEntropyIgnoresMinus100AndAveragesAsHf) {
   torch::Tensor ll = sequence_log_likelihood(logits, labels);
   EXPECT_NEAR(ll[0].item<double>(), (lp[0][0][1] + lp[0][1][4]).item<double>(), 1e-6);
   EXPECT_NEAR(ll[1].item<double>(), lp[1][0][0].item<double>(), 1e-6);
+}
+
+TEST(Loss, FusedCrossEntropyMatchesTorchValueAndGradient) {
+  torch::manual_seed(1);
+  for (int threads : {1, 2}) {
+    set_cpu_threads(threads);
+    torch::Tensor labels = torch::randint(0, 1000, {4, 33});
+    labels.index_put_({0, torch::indexing::Slice(5, 20)}, -100);  // some ignored positions
+    torch::Tensor logits = (torch::randn({4, 33, 1000}) * 3).requires_grad_(true);
+    torch::Tensor reference_logits = logits.detach().clone().requires_grad_(true);
+    torch::Tensor ours = token_cross_entropy(logits, labels);
+    torch::Tensor want = torch::nn::functional::cross_entropy(
+        reference_logits.view({-1, 1000}), labels.view({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    EXPECT_NEAR(ours.item<double>(), want.item<double>(), 1e-5) << threads << " threads";
+    (ours * 2.5).backward();
+    (want * 2.5).backward();
+    EXPECT_TRUE(torch::allclose(logits.grad(), reference_logits.grad(), 1e-5, 1e-7)) << threads << " threads";
+  }
+  set_cpu_threads(1);
+  // Every label ignored: NaN, as torch and HF.
+  EXPECT_TRUE(std::isnan(token_cross_entropy(torch::randn({2, 3, 5}), torch::full({2, 3}, -100)).item<double>()));
 }
 
 TEST(Loss, T5SequenceLogLikelihoodMatchesModelLoss) {

@@ -77,11 +77,12 @@ torch::Tensor T5DenseReluDenseImpl::forward(const torch::Tensor& x, const Forwar
   if (is_gated_act) {
     torch::Tensor hidden_gelu = apply_activation(act, wi_0->forward(x, ctx));
     torch::Tensor hidden_linear = wi_1->forward(x, ctx);
-    h = hidden_gelu * hidden_linear;
+    h = peft::dropout(hidden_gelu * hidden_linear, dropout, ctx.training);
+  } else if (act == T5Activation::kRelu) {
+    h = peft::relu_dropout(wi->forward(x, ctx), dropout, ctx.training);  // one pass forward, one backward
   } else {
-    h = apply_activation(act, wi->forward(x, ctx));
+    h = peft::dropout(apply_activation(act, wi->forward(x, ctx)), dropout, ctx.training);
   }
-  if (ctx.training && dropout > 0) h = peft::dropout(h, dropout, true);
   if (h.scalar_type() != wo->weight.scalar_type() && wo->weight.scalar_type() != torch::kChar)
     h = h.to(wo->weight.scalar_type());
   return wo->forward(h, ctx);
