@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "models/dropout.h"
+#include "models/rms_norm.h"
 
 namespace peft {
 
@@ -51,12 +52,7 @@ T5LayerNormImpl::T5LayerNormImpl(int64_t hidden_size, double eps) : variance_eps
 }
 
 torch::Tensor T5LayerNormImpl::forward(const torch::Tensor& hidden_states) const {
-  torch::Tensor variance = hidden_states.to(torch::kFloat).pow(2).mean(-1, /*keepdim=*/true);
-  torch::Tensor normed = hidden_states * torch::rsqrt(variance + variance_epsilon);
-  // Half-precision weights: convert back, as HF does.
-  if (weight.scalar_type() == torch::kHalf || weight.scalar_type() == torch::kBFloat16)
-    normed = normed.to(weight.scalar_type());
-  return weight * normed;
+  return rms_norm(hidden_states, weight, variance_epsilon);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
