@@ -10,7 +10,6 @@
 #include "common/worker_pool.h"
 
 namespace peft {
-
 namespace {
 
 using torch::autograd::AutogradContext;

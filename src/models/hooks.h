@@ -13,8 +13,9 @@ namespace peft {
 
 // Attaches to a linear layer: y = base(transform_input(x)), then transform_output(x, y).
 // LoRA / Poly / MHR / AdaMix-LoRA add to the output; (IA)^3 scales the output (k, v) or the input (wo).
-// transform_output owns `y` (the caller passes its only reference) and may update it in place: LoRA and
-// Poly/MHR accumulate their low-rank product into it inside the GEMM (addmm_ / baddbmm_ with beta = 1).
+// transform_output owns `y` (the caller passes its only reference). LoRA adds its low-rank product in the GEMM
+// that starts from y (addmm, beta = 1), out of place: in place on a view of y, autograd would wrap the base
+// linear's gradient in a CopySlices (a clone and a copy per adapted linear in every backward).
 class LinearHook {
  public:
   virtual ~LinearHook() = default;

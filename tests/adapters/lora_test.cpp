@@ -231,9 +231,9 @@ TEST(Lora, LoadRejectsWrongShapeNamingFileAndTensor) {
   std::filesystem::remove_all(dir);
 }
 
-// LoRA accumulates s·(x A^T) B^T into the base output in place (addmm_); the gradients of x, A and B must be
-// those of the plain formula, for 2-D and 3-D inputs.
-TEST(Lora, InPlaceAccumulationHasTheFormulasGradients) {
+// LoRA adds s·(x A^T) B^T to the base output in the GEMM that starts from it (addmm, beta = 1); the gradients
+// of x, A and B must be those of the plain formula, for 2-D and 3-D inputs.
+TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
   for (std::vector<int64_t> shape : {std::vector<int64_t>{6, 12}, std::vector<int64_t>{3, 5, 12}}) {
     torch::manual_seed(11);
     AdaptableLinear lin(12, 8, true);

@@ -187,9 +187,31 @@ TEST(Poly, IndivisibleHeadsFailNamingTheLayer) {
   EXPECT_THROW(attach_poly(toy.ptr().operator*(), "nothing", options(1, 2, 1)), InputError);
 }
 
-// The hook accumulates into the base output in place (baddbmm_ / addmm_); its gradients must be those of
-// the plain formula y = x W^T + (x a_t) b_t / r for every leaf: input, inventory and routing logits.
-TEST(Poly, InPlaceAccumulationHasTheFormulasGradients) {
+TEST(Poly, MixStacksEachHeadsWeightedSkillsAsTheMhrFormula) {
+  // Written out per head: A_u = [sum_s w[u,q,s] A[q,s] for q in heads] stacked along the input dim,
+  // B_u = the same sums of B[q,s] side by side along the output dim.
+  torch::manual_seed(12);
+  const int64_t heads = 2, skills = 3, tasks = 4;
+  PolyLoRA p(12, 8, options(tasks, skills, heads), "q");
+  randomize_b(p);
+  const auto w = torch::rand({tasks, heads, skills});
+  auto [a, b] = p->mix(w);
+  for (int64_t u = 0; u < tasks; ++u)
+    for (int64_t q = 0; q < heads; ++q) {
+      torch::Tensor want_a = torch::zeros({12 / heads, 4}), want_b = torch::zeros({4, 8 / heads});  // rank 4
+      for (int64_t s = 0; s < skills; ++s) {
+        want_a += w[u][q][s] * p->lora_a[q][s];
+        want_b += w[u][q][s] * p->lora_b[q][s];
+      }
+      EXPECT_TRUE(torch::allclose(a[u].narrow(0, q * 12 / heads, 12 / heads), want_a, 1e-5, 1e-6)) << u << " " << q;
+      EXPECT_TRUE(torch::allclose(b[u].narrow(1, q * 8 / heads, 8 / heads), want_b, 1e-5, 1e-6)) << u << " " << q;
+    }
+}
+
+// The hook adds its up-projection to the base output (addmm from y, or per-example batched_matmul); its
+// gradients must be those of the plain formula y = x W^T + (x a_t) b_t / r for every leaf: input, inventory
+// and routing logits.
+TEST(Poly, UpProjectionHasTheFormulasGradients) {
   for (std::vector<int64_t> tasks : {std::vector<int64_t>{0, 2, 1, 0}, std::vector<int64_t>{1, 1, 1, 1}}) {
     for (int64_t heads : {1, 2}) {
       SCOPED_TRACE("heads " + std::to_string(heads) + (tasks[0] == 1 ? ", one task" : ", three tasks"));
