@@ -16,4 +16,10 @@ torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
 // backward is one masked scale instead of dropout's and relu's. Same values, gradients and random stream.
 torch::Tensor relu_dropout(const torch::Tensor& x, double p, bool training);
 
+// The CPU mask kernel under both: y = x * keep / (1 - p) over n floats, keep[i] in {0, 1} from the counter hash
+// of `seed` and i (and x[i] > 0 with `relu`). `vectorised` picks the AVX2 loop when the CPU has it; the scalar
+// loop is the reference it must equal bit for bit (tests).
+void dropout_mask_kernel(const float* x, float* y, uint8_t* keep, int64_t n, double p, uint64_t seed, bool relu,
+                         bool vectorised);
+
 }  // namespace peft

@@ -90,6 +90,32 @@ TEST(Dropout, MaskDoesNotDependOnTheThreadCount) {
   EXPECT_TRUE(torch::equal(one, two));
 }
 
+TEST(Dropout, VectorisedMaskKernelEqualsTheScalarReferenceBitForBit) {
+  torch::manual_seed(12);
+  for (int64_t n : {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 1000, 4099}) {
+    auto x = torch::randn({n});
+    if (n > 4) x[3] = 0.0f, x[4] = -0.0f;
+    for (double p : {0.1, 0.5, 0.9}) {
+      for (bool relu : {false, true}) {
+        auto y_ref = torch::empty({n}), y_vec = torch::full({n}, 42.0f);
+        auto keep_ref = torch::empty({n}, torch::kByte), keep_vec = torch::full({n}, 7, torch::kByte);
+        const uint64_t seed = 0x0123456789ABCDEFULL + static_cast<uint64_t>(n);
+        dropout_mask_kernel(x.data_ptr<float>(), y_ref.data_ptr<float>(), keep_ref.data_ptr<uint8_t>(), n, p, seed,
+                            relu, /*vectorised=*/false);
+        dropout_mask_kernel(x.data_ptr<float>(), y_vec.data_ptr<float>(), keep_vec.data_ptr<uint8_t>(), n, p, seed,
+                            relu, /*vectorised=*/true);
+        const std::string where = "n " + std::to_string(n) + " p " + std::to_string(p) + " relu " + std::to_string(relu);
+        EXPECT_TRUE(torch::equal(keep_ref, keep_vec)) << where;
+        // Bit patterns, so -0.0 and 0.0 differ.
+        EXPECT_TRUE(torch::equal(y_ref.view(torch::kInt), y_vec.view(torch::kInt))) << where;
+        if (n > 0) {
+          EXPECT_TRUE(torch::allclose(y_ref, x * keep_ref.to(torch::kFloat) / (1 - p), 1e-6, 0)) << where;
+        }
+      }
+    }
+  }
+}
+
 TEST(ReluDropout, EqualsDropoutOfReluWithTheSameRngStateValuesAndGradient) {
   for (int threads : {1, 2}) {
     set_cpu_threads(threads);
