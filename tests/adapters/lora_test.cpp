@@ -261,3 +261,26 @@ TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
       EXPECT_TRUE(torch::allclose(hooked[i], plain[i], 1e-5, 1e-6)) << "leaf " << i << ", dims " << shape.size();
   }
 }
+
+TEST(Lora, DecodingPathWithoutAutogradEqualsTheFormula) {
+  // At most 8 rows without autograd (a greedy decoding step) the factors go through skinny_linear; more rows
+  // through the GEMM. Both must give y + s (x A^T) B^T.
+  torch::manual_seed(12);
+  AdaptableLinear lin(40, 24, false);
+  LoraOptions o;
+  o.r = 4;
+  o.lora_alpha = 8;
+  auto lora = std::make_shared<LoraAdapter>("q", lin, o);
+  lin->add_hook(lora);
+  torch::NoGradGuard no_grad;
+  lora->lora_B->weight.normal_(0, 0.1);
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{1, 40}, std::vector<int64_t>{8, 1, 40},
+                                     std::vector<int64_t>{9, 40}, std::vector<int64_t>{2, 5, 40}}) {
+    const auto x = torch::randn(shape);
+    const auto expected = lin->base_forward(x) +
+                          torch::matmul(torch::matmul(x, lora->lora_A->weight.t()), lora->lora_B->weight.t()) * 2.0;
+    const auto got = lin->forward(x, {});
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << "rows " << x.numel() / 40;
+  }
+}
