@@ -5,6 +5,10 @@
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
 
+#include <sstream>
+#include <string>
+#include <type_traits>
+
 namespace peft::compat {
 
 inline constexpr bool kTorch2 = TORCH_VERSION_MAJOR >= 2;
@@ -42,5 +46,19 @@ class AutocastScope {
 };
 
 inline bool cuda_available() { return torch::cuda::is_available(); }
+
+// The key of parameter p in torch::optim::Optimizer::state_: the TensorImpl's address printed as a string in
+// LibTorch 1.13 (as its own optimizers write it), the address itself in later versions.
+template <class StateMap>
+typename StateMap::key_type optimizer_state_key(const StateMap&, const at::Tensor& p) {
+  using Key = typename StateMap::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return text.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
 
 }  // namespace peft::compat

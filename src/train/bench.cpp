@@ -22,6 +22,7 @@
 #include "models/t5/load.h"
 #include "models/t5/model.h"
 #include "routing/poly.h"
+#include "train/adamw.h"
 
 namespace peft::train {
 
@@ -541,7 +542,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
   struct MethodRun {
     std::string name;
     MethodModel mm;
-    std::unique_ptr<torch::optim::AdamW> optimizer;
+    std::unique_ptr<FusedAdamW> optimizer;
     std::vector<double> step, data, fwd, bwd, opt, eval, gen;
     int64_t new_tokens = 0;
     double peak_rss_mb = 0;
@@ -611,7 +612,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
     run.mm = build_method(method, shape, checkpoint.get(), device, s.seed, s.n_tasks);
     torch::manual_seed(s.seed + 1);
     if (!is_eval_only(method)) {
-      run.optimizer = std::make_unique<torch::optim::AdamW>(run.mm.trainable, torch::optim::AdamWOptions(1e-4));
+      run.optimizer = std::make_unique<FusedAdamW>(run.mm.trainable, torch::optim::AdamWOptions(1e-4));
       for (int i = 0; i < s.warmup; ++i) train_step(run, false);
     }
     for (int i = 0; i < s.warmup; ++i) eval_step(run, false);

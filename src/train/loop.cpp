@@ -61,7 +61,7 @@ TrainLoop::TrainLoop(LoopOptions options, std::vector<ParamGroup> groups)
     opts->weight_decay(g.weight_decay);
     param_groups.emplace_back(std::move(params), std::move(opts));
   }
-  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(param_groups), torch::optim::AdamWOptions(1e-3));
+  optimizer_ = std::make_unique<FusedAdamW>(std::move(param_groups), torch::optim::AdamWOptions(1e-3));
 }
 
 void TrainLoop::save_checkpoint(int64_t step, const ResumableState& state) {

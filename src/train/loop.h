@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "train/adamw.h"
+
 namespace peft::train {
 
 struct ParamGroup {
@@ -72,7 +74,7 @@ class TrainLoop {
 
   LoopOptions options_;
   std::vector<ParamGroup> groups_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<FusedAdamW> optimizer_;
   int64_t warmup_steps_;
 };
 
