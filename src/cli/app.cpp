@@ -133,6 +133,11 @@ int dispatch(int argc, char** argv) {
   bench->add_option("--tgt-len", bench_options.tgt_len, "Decoder tokens per example.")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  bench->add_option("--tasks", bench_options.tasks,
+                    "Distinct tasks in each Poly/MHR batch (examples take tasks 0, 1, ..., tasks - 1 in turn; each "
+                    "distinct task mixes its own adapter).")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   bench->add_option("--steps", bench_options.steps, "Timed steps per method.")->check(CLI::PositiveNumber)->capture_default_str();
   bench->add_option("--warmup", bench_options.warmup, "Untimed steps before timing starts.")
       ->check(CLI::NonNegativeNumber)

@@ -46,6 +46,7 @@ int cmd_bench(const Config& config, const BenchOptions& options) {
   s.batch = options.batch;
   s.src_len = options.src_len;
   s.tgt_len = options.tgt_len;
+  s.n_tasks = options.tasks;
   s.steps = options.steps;
   s.warmup = options.warmup;
   s.threads = config.run.threads;

@@ -26,6 +26,7 @@ struct BenchOptions {
   int batch = 8;                     // examples per step
   int src_len = 128;                 // encoder tokens per example
   int tgt_len = 32;                  // decoder tokens per example
+  int tasks = 4;                     // distinct tasks per Poly/MHR batch
   int steps = 20;                    // timed steps per method
   int warmup = 5;                    // untimed steps first
   std::string json;                  // also write the results here as JSON ("" = no file)

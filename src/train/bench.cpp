@@ -519,6 +519,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
   result["shape"] = {{"batch", s.batch},
                      {"src_len", s.src_len},
                      {"tgt_len", s.tgt_len},
+                     {"tasks", s.n_tasks},
                      {"tokens_per_step", tokens_per_step},
                      {"steps", s.steps},
                      {"warmup", s.warmup},
@@ -778,7 +779,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
   // ---- table ----
   out << "\npeft bench: " << model_name << " (d_model " << config.d_model << ", " << config.num_layers << "+"
       << config.num_decoder_layers << " layers), batch " << s.batch << ", src " << s.src_len << ", tgt " << s.tgt_len
-      << " (" << tokens_per_step << " tokens/step), " << s.steps << " timed steps after " << s.warmup
+      << " (" << tokens_per_step << " tokens/step, " << s.n_tasks << " tasks), " << s.steps << " timed steps after " << s.warmup
       << " warm-up, " << threads << " threads, " << s.device << "\n";
   out << "GEMM fp32 1024^3: " << fmt(gemm / 1e9, 1) << " GFLOP/s (start " << fmt(gemm_start / 1e9, 1) << ", end "
       << fmt(gemm_end / 1e9, 1) << ")\n\n";

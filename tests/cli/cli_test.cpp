@@ -77,7 +77,7 @@ const std::map<std::string, std::vector<std::string>> kHelpOptions = {
       "--log-level", "--resume"}},
     {"eval", {"CONFIG", "--set", "--out", "--device", "--seed", "--threads", "--log-level"}},
     {"bench",
-     {"--config", "--model", "--methods", "--batch", "--src-len", "--tgt-len", "--steps", "--warmup", "--json",
+     {"--config", "--model", "--methods", "--batch", "--src-len", "--tgt-len", "--tasks", "--steps", "--warmup", "--json",
       "--set", "--out", "--device", "--seed", "--threads", "--log-level"}},
     {"inspect", {"PATH"}},
     {"config", {"CONFIG", "--reference", "--set", "--out", "--device", "--seed", "--threads", "--log-level"}},

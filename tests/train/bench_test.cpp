@@ -58,6 +58,7 @@ TEST(Bench, TinySmokeRunHasEveryField) {
   s.gen_tokens = 3;
   s.gen_scaling = {2, 4};
   s.gen_steps = 1;
+  s.n_tasks = 3;
   s.threads = 1;
   s.json = json_path.string();
   std::ostringstream table;
@@ -74,6 +75,7 @@ TEST(Bench, TinySmokeRunHasEveryField) {
   expect_positive(r["gemm"], "gflops_end", "gemm");
   EXPECT_EQ(r["machine"]["threads"], 1);
   EXPECT_EQ(r["shape"]["tokens_per_step"], 4 * (8 + 4));
+  EXPECT_EQ(r["shape"]["tasks"], s.n_tasks);
   EXPECT_EQ(r["model"]["d_model"], 16);
 
   ASSERT_EQ(r["methods"].size(), bench_methods().size());
