@@ -12,9 +12,9 @@ namespace peft {
 
 namespace {
 
+using simd::dot;
 using simd::load8;
 using simd::store8;
-using simd::sum8;
 using simd::v8f;
 
 // Element strides of a [B, heads, rows, cols] view; a broadcast dimension has stride 0.
@@ -36,15 +36,6 @@ struct Problem {
   float* out;  // [B, queries, heads * dim], contiguous
   int64_t heads, queries, keys, dim;
 };
-
-__attribute__((always_inline)) inline float dot(const float* a, const float* b, int64_t n) {
-  const int64_t n_vec = n / 8 * 8;
-  v8f acc = {};
-  for (int64_t i = 0; i < n_vec; i += 8) acc += load8(a + i) * load8(b + i);
-  float s = sum8(acc);
-  for (int64_t i = n_vec; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // (example, head) pairs [begin, end); `probs` holds `keys` floats.
 __attribute__((always_inline)) inline void attend(const Problem& p, int64_t begin, int64_t end, float* probs) {

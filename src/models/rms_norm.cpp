@@ -8,20 +8,9 @@ namespace peft {
 
 namespace {
 
-using simd::load8;
-using simd::sum8;
-using simd::v8f;
+using simd::dot;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
-
-__attribute__((always_inline)) inline float dot(const float* a, const float* b, int64_t n) {
-  const int64_t n_vec = n / 8 * 8;
-  v8f acc = {};
-  for (int64_t i = 0; i < n_vec; i += 8) acc += load8(a + i) * load8(b + i);
-  float s = sum8(acc);
-  for (int64_t i = n_vec; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
 
 // y = w * (x * rstd) per row, rstd = 1 / sqrt(mean(x^2) + eps).
 __attribute__((target_clones("avx2", "default"))) void forward_rows(const float* x, const float* w, float* y,

@@ -20,6 +20,16 @@ __attribute__((always_inline)) inline void store8(float* p, v8f v) { __builtin_m
 
 __attribute__((always_inline)) inline float sum8(v8f v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
 
+// sum_i a[i] * b[i]: eight lanes, then the tail.
+__attribute__((always_inline)) inline float dot(const float* a, const float* b, int64_t n) {
+  const int64_t n_vec = n / 8 * 8;
+  v8f acc = {};
+  for (int64_t i = 0; i < n_vec; i += 8) acc += load8(a + i) * load8(b + i);
+  float s = sum8(acc);
+  for (int64_t i = n_vec; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
 // Whether the CPU runs AVX2 + FMA code (the variant each kernel picks at run time).
 inline bool cpu_has_avx2() {
 #if defined(__x86_64__) && defined(__GNUC__)

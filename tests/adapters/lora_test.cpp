@@ -231,6 +231,27 @@ TEST(Lora, LoadRejectsWrongShapeNamingFileAndTensor) {
   std::filesystem::remove_all(dir);
 }
 
+// A linear (bias included when asked) with a LoRA of rank 4, alpha 8 (scale 2) hooked in and a non-zero B, so
+// the adapter changes the output; and the plain formula y + s (x A^T) B^T to compare it with.
+namespace {
+
+std::shared_ptr<LoraAdapter> hooked_lora(AdaptableLinear lin) {
+  LoraOptions o;
+  o.r = 4;
+  o.lora_alpha = 8;
+  auto lora = std::make_shared<LoraAdapter>("q", lin, o);
+  lin->add_hook(lora);
+  torch::NoGradGuard no_grad;
+  lora->lora_B->weight.normal_(0, 0.1);
+  return lora;
+}
+
+torch::Tensor plain_lora_formula(AdaptableLinear lin, const LoraAdapter& lora, const torch::Tensor& x) {
+  return lin->base_forward(x) + torch::matmul(torch::matmul(x, lora.lora_A->weight.t()), lora.lora_B->weight.t()) * 2.0;
+}
+
+}  // namespace
+
 // LoRA adds s·(x A^T) B^T to the base output in the GEMM that starts from it (addmm, beta = 1); the gradients
 // of x, A and B must be those of the plain formula, for 2-D and 3-D inputs.
 TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
@@ -239,24 +260,14 @@ TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
     AdaptableLinear lin(12, 8, true);
     lin->weight.set_requires_grad(false);
     lin->bias.set_requires_grad(false);
-    LoraOptions o;
-    o.r = 4;
-    o.lora_alpha = 8;
-    auto lora = std::make_shared<LoraAdapter>("q", lin, o);
-    lin->add_hook(lora);
-    {
-      torch::NoGradGuard no_grad;
-      lora->lora_B->weight.normal_(0, 0.1);
-    }
+    const auto lora = hooked_lora(lin);
     const auto x = torch::randn(shape, torch::requires_grad());
     auto out_shape = shape;
     out_shape.back() = 8;
     const auto g = torch::randn(out_shape);
     const std::vector<torch::Tensor> leaves = {x, lora->lora_A->weight, lora->lora_B->weight};
     const auto hooked = torch::autograd::grad({(lin->forward(x, {}) * g).sum()}, leaves);
-    const auto y = lin->base_forward(x) +
-                   torch::matmul(torch::matmul(x, lora->lora_A->weight.t()), lora->lora_B->weight.t()) * 2.0;
-    const auto plain = torch::autograd::grad({(y * g).sum()}, leaves);
+    const auto plain = torch::autograd::grad({(plain_lora_formula(lin, *lora, x) * g).sum()}, leaves);
     for (size_t i = 0; i < leaves.size(); ++i)
       EXPECT_TRUE(torch::allclose(hooked[i], plain[i], 1e-5, 1e-6)) << "leaf " << i << ", dims " << shape.size();
   }
@@ -267,18 +278,12 @@ TEST(Lora, DecodingPathWithoutAutogradEqualsTheFormula) {
   // through the GEMM. Both must give y + s (x A^T) B^T.
   torch::manual_seed(12);
   AdaptableLinear lin(40, 24, false);
-  LoraOptions o;
-  o.r = 4;
-  o.lora_alpha = 8;
-  auto lora = std::make_shared<LoraAdapter>("q", lin, o);
-  lin->add_hook(lora);
+  const auto lora = hooked_lora(lin);
   torch::NoGradGuard no_grad;
-  lora->lora_B->weight.normal_(0, 0.1);
   for (std::vector<int64_t> shape : {std::vector<int64_t>{1, 40}, std::vector<int64_t>{8, 1, 40},
                                      std::vector<int64_t>{9, 40}, std::vector<int64_t>{2, 5, 40}}) {
     const auto x = torch::randn(shape);
-    const auto expected = lin->base_forward(x) +
-                          torch::matmul(torch::matmul(x, lora->lora_A->weight.t()), lora->lora_B->weight.t()) * 2.0;
+    const auto expected = plain_lora_formula(lin, *lora, x);
     const auto got = lin->forward(x, {});
     ASSERT_EQ(got.sizes(), expected.sizes());
     EXPECT_TRUE(torch::allclose(got, expected, 1e-5, 1e-6)) << "rows " << x.numel() / 40;
