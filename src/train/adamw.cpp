@@ -34,7 +34,7 @@ void update(float* p, const float* g, float* m, float* v, int64_t begin, int64_t
 
 bool fusable(const torch::Tensor& p, const torch::optim::AdamWOptions& o) {
   return !o.amsgrad() && p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
-         p.grad().is_contiguous() && p.grad().scalar_type() == torch::kFloat && !p.grad().is_sparse();
+         !p.grad().is_sparse() && p.grad().is_contiguous() && p.grad().scalar_type() == torch::kFloat;
 }
 
 }  // namespace
