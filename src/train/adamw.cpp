@@ -18,7 +18,8 @@ struct Coefficients {
   float neg_step_size;  // -lr / bias_correction1
 };
 
-// The same sequence of float operations as torch's ops, element by element.
+// torch's update element by element, in float (the division by sqrt(bias_correction2) as a product with its
+// reciprocal: results agree with torch::optim::AdamW to rounding, tests).
 void update(float* p, const float* g, float* m, float* v, int64_t begin, int64_t end, const Coefficients& c) {
   for (int64_t i = begin; i < end; ++i) {
     const float gi = g[i];
