@@ -30,15 +30,15 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
   if (merged_) return y;
   torch::Tensor h = x;
   if (options_.lora_dropout > 0) h = peft::dropout(h, options_.lora_dropout, ctx.training);
-  // y + s * (h A^T) B^T as one GEMM that starts from y (beta = 1, alpha = s): no [.., d_out] temporary for
-  // the product and no separate add. Out of place: addmm_ on a view of y made autograd wrap the base linear's
-  // gradient in CopySlices (a clone and a copy of [tokens, d_out] per adapted linear in every backward).
   if (skinny_linear_applies(h, lora_A->weight)) {
     // Decoding (a few rows, no autograd): both factors through skinny_linear, not two sgemm calls that each
     // wake OpenBLAS's worker for 8 x 512 x 16 multiply-adds.
     const torch::Tensor down = skinny_linear(h, lora_A->weight, torch::Tensor());
     return torch::add(y, skinny_linear(down, lora_B->weight, torch::Tensor()), scaling());
   }
+  // y + s * (h A^T) B^T as one GEMM that starts from y (beta = 1, alpha = s): no [.., d_out] temporary for
+  // the product and no separate add. Out of place: addmm_ on a view of y made autograd wrap the base linear's
+  // gradient in CopySlices (a clone and a copy of [tokens, d_out] per adapted linear in every backward).
   const torch::Tensor down = lora_A(h);
   return torch::addmm(y.reshape({-1, y.size(-1)}), down.reshape({-1, down.size(-1)}), lora_B->weight.t(),
                       /*beta=*/1, scaling())

@@ -13,7 +13,6 @@
 
 #include "models/simd.h"
 
-
 namespace peft {
 
 namespace {
