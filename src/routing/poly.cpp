@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "models/batched_matmul.h"
+#include "models/routed_lowrank.h"
 
 namespace peft::routing {
 
@@ -79,17 +80,19 @@ std::pair<torch::Tensor, torch::Tensor> PolyLoRAImpl::mix(const torch::Tensor& w
   // Per head q, one [U, S] x [S, ...] product (batched_matmul over the heads; einsum's bmm went through
   // LibTorch 1.13's select + addmm per head). The reshapes copy into the layouts the per-example products read.
   const torch::Tensor w_heads = w.permute({1, 0, 2});  // [h, U, S]
-  // A: sum_s w[u,q,s] A[q,s] -> [h, U, d_in/h * r] -> [U, h, d_in/h, r] -> heads stacked along the input dim.
+  // A: sum_s w[u,q,s] A[q,s] -> [h, U, d_in/h * r] -> [U, r, h, d_in/h] -> heads stacked along the input dim,
+  // stored as [U, r, d_in] (the layout the per-example kernel reads) and returned as its [U, d_in, r] view.
   auto a = batched_matmul(w_heads, lora_a.view({h, S, -1}))
                .view({h, U, in_features / h, r})
-               .permute({1, 0, 2, 3})
-               .reshape({U, in_features, r});
+               .permute({1, 3, 0, 2})
+               .reshape({U, r, in_features})
+               .transpose(1, 2);
   // B: [h, U, r * d_out/h] -> [U, r, h, d_out/h] -> heads side by side along the output dim -> [U, r, d_out].
   auto b = batched_matmul(w_heads, lora_b.view({h, S, -1}))
                .view({h, U, r, out_features / h})
                .permute({1, 2, 0, 3})
                .reshape({U, r, out_features});
-  return {a.contiguous(), b.contiguous()};
+  return {a, b};
 }
 
 std::pair<torch::Tensor, torch::Tensor> PolyLoRAImpl::mixed_factors(const torch::Tensor& unique_tasks,
@@ -111,8 +114,8 @@ torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tens
   const bool training = ctx.training && is_training();
   const TaskGroups& groups = task_groups(ctx);
   const double scale = 1.0 / static_cast<double>(options.rank);
-  // Each row's mixed factors. Without autograd and sampling they are constant for the whole context, and
-  // greedy generation reuses one context for every decoding step: mix once, not once per new token.
+  // The mixed factors of each distinct task. Without autograd and sampling they are constant for the whole
+  // context, and greedy generation reuses one context for every decoding step: mix once, not once per token.
   torch::Tensor a, b;
   const bool reuse = !training && !torch::GradMode::is_enabled();
   const std::string key = "routing.mixed." + std::to_string(reinterpret_cast<uintptr_t>(this));
@@ -120,20 +123,21 @@ torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tens
     std::tie(a, b) = std::any_cast<const std::pair<torch::Tensor, torch::Tensor>&>(it->second);
   } else {
     std::tie(a, b) = mixed_factors(groups.unique, training);  // one mix per distinct task, not per example
-    // Few distinct tasks: gather each row's low-rank factors (B x d_in x r, never a d_in x d_out matrix).
-    if (a.size(0) != 1) {
-      a = a.index_select(0, groups.inverse);
-      b = b.index_select(0, groups.inverse);
-    }
     if (reuse) ctx.cache.emplace(key, std::make_pair(a, b));
   }
   if (a.size(0) == 1) {  // one task in the batch: y + s (x A) B as one GEMM that starts from y (beta = 1)
     const auto down = torch::matmul(x.reshape({-1, in_features}), a[0]);
     return torch::addmm(y.reshape({-1, out_features}), down, b[0], /*beta=*/1, scale).view(y.sizes());
   }
-  // Per-example factors: strided sgemm per example (batched_matmul), scaled at rank r, the cheap side.
   const auto x3 = x.reshape({x.size(0), -1, in_features});
-  return y + batched_matmul(batched_matmul(x3, a) * scale, b).view(y.sizes());
+  const auto y3 = y.reshape({y.size(0), -1, out_features});
+  const auto a_t = a.transpose(1, 2);  // [U, r, d_in], contiguous (see mix)
+  if (routed_lowrank_applies(y3, x3, a_t, b))  // CPU: each example reads its task's factors through the index
+    return routed_lowrank_update(y3, x3, a_t, b, groups.inverse, scale).view(y.sizes());
+  // Elsewhere: gather each row's low-rank factors (B x d_in x r, never a d_in x d_out matrix) and multiply
+  // per example, scaled at rank r, the cheap side.
+  const auto a_rows = a.index_select(0, groups.inverse), b_rows = b.index_select(0, groups.inverse);
+  return y + batched_matmul(batched_matmul(x3, a_rows) * scale, b_rows).view(y.sizes());
 }
 
 std::vector<std::pair<std::string, PolyLoRA>> attach_poly(torch::nn::Module& model, const std::string& target_regex,

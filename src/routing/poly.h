@@ -55,7 +55,8 @@ class PolyLoRAImpl : public torch::nn::Module, public LinearHook {
 
   torch::Tensor transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) override;
 
-  // Mixed factors for each of the given (distinct) tasks: A [U, d_in, r], B [U, r, d_out].
+  // Mixed factors for each of the given (distinct) tasks: A [U, d_in, r] (the transposed view of a contiguous
+  // [U, r, d_in]), B [U, r, d_out].
   std::pair<torch::Tensor, torch::Tensor> mixed_factors(const torch::Tensor& unique_tasks, bool training) const;
   // Mixed factors for explicit routing weights [U, h, S] (uniform weights give the MHR-mu collapse).
   std::pair<torch::Tensor, torch::Tensor> mix(const torch::Tensor& weights) const;

@@ -1,0 +1,276 @@
+#include "models/routed_lowrank.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/threads.h"
+#include "common/worker_pool.h"
+#include "models/simd.h"
+
+namespace peft {
+
+namespace {
+
+using simd::load8;
+using simd::store8;
+using simd::sum8;
+using simd::v8f;
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+
+
+// Dot-product form, out[i, c] = alpha * sum_k x[i, k] w[c, k] for kRows rows of x and kCols rows of w: the
+// long k side in vectors, kRows x kCols accumulators. Rows have strides ldx and ldw; out has row stride ldo.
+template <int kRows, int kCols>
+__attribute__((always_inline)) inline void dot_block(const float* x, int64_t ldx, const float* w, int64_t ldw,
+                                                     int64_t k_dim, float alpha, float* out, int64_t ldo) {
+  const int64_t k_vec = k_dim / 8 * 8;
+  v8f acc[kRows][kCols] = {};
+  for (int64_t k = 0; k < k_vec; k += 8) {
+    v8f wv[kCols];
+    for (int c = 0; c < kCols; ++c) wv[c] = load8(w + c * ldw + k);
+    for (int i = 0; i < kRows; ++i) {
+      const v8f xv = load8(x + i * ldx + k);
+      for (int c = 0; c < kCols; ++c) acc[i][c] += xv * wv[c];
+    }
+  }
+  for (int i = 0; i < kRows; ++i)
+    for (int c = 0; c < kCols; ++c) {
+      float s = sum8(acc[i][c]);
+      for (int64_t k = k_vec; k < k_dim; ++k) s += x[i * ldx + k] * w[c * ldw + k];
+      out[i * ldo + c] = alpha * s;
+    }
+}
+
+// out [rows, n_w] = alpha * x [rows, k_dim] @ w[n_w, k_dim]^T, n_w small (the rank): the thin product.
+__attribute__((always_inline)) inline void thin_product(const float* x, int64_t ldx, int64_t rows, const float* w,
+                                                        int64_t n_w, int64_t k_dim, float alpha, float* out) {
+  int64_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    int64_t c = 0;
+    for (; c + 2 <= n_w; c += 2) dot_block<4, 2>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
+    if (c < n_w) dot_block<4, 1>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
+  }
+  for (; i < rows; ++i) {
+    int64_t c = 0;
+    for (; c + 2 <= n_w; c += 2) dot_block<1, 2>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
+    if (c < n_w) dot_block<1, 1>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
+  }
+}
+
+// Outer-product form for kRows rows: out[i, n] = add[i, n] + sum_j d(i, j) w[j, n] with d(i, j) =
+// d[i * d_rs + j * d_cs] (so d may be read transposed), the wide n side in vectors. add may be null (zero).
+// w, add and out have row stride n_dim.
+template <int kRows>
+__attribute__((always_inline)) inline void wide_rows(const float* d, int64_t d_rs, int64_t d_cs, int64_t inner,
+                                                     const float* w, int64_t n_dim, const float* add, float* out) {
+  auto scalar = [&](int i, int64_t j) { return d[i * d_rs + j * d_cs]; };
+  int64_t n = 0;
+  for (; n + 16 <= n_dim; n += 16) {
+    v8f acc[kRows][2];
+    for (int i = 0; i < kRows; ++i) {
+      acc[i][0] = add ? load8(add + i * n_dim + n) : v8f{};
+      acc[i][1] = add ? load8(add + i * n_dim + n + 8) : v8f{};
+    }
+    for (int64_t j = 0; j < inner; ++j) {
+      const v8f w0 = load8(w + j * n_dim + n), w1 = load8(w + j * n_dim + n + 8);
+      for (int i = 0; i < kRows; ++i) {
+        const float si = scalar(i, j);
+        acc[i][0] += si * w0;
+        acc[i][1] += si * w1;
+      }
+    }
+    for (int i = 0; i < kRows; ++i) {
+      store8(out + i * n_dim + n, acc[i][0]);
+      store8(out + i * n_dim + n + 8, acc[i][1]);
+    }
+  }
+  for (; n + 8 <= n_dim; n += 8) {
+    v8f acc[kRows];
+    for (int i = 0; i < kRows; ++i) acc[i] = add ? load8(add + i * n_dim + n) : v8f{};
+    for (int64_t j = 0; j < inner; ++j) {
+      const v8f w0 = load8(w + j * n_dim + n);
+      for (int i = 0; i < kRows; ++i) acc[i] += scalar(i, j) * w0;
+    }
+    for (int i = 0; i < kRows; ++i) store8(out + i * n_dim + n, acc[i]);
+  }
+  for (; n < n_dim; ++n)
+    for (int i = 0; i < kRows; ++i) {
+      float acc = add ? add[i * n_dim + n] : 0.0f;
+      for (int64_t j = 0; j < inner; ++j) acc += scalar(i, j) * w[j * n_dim + n];
+      out[i * n_dim + n] = acc;
+    }
+}
+
+// out [rows, n_dim] = add + d @ w with d(i, j) as in wide_rows and w [inner, n_dim] (row stride n_dim).
+__attribute__((always_inline)) inline void wide_product(const float* d, int64_t d_rs, int64_t d_cs, int64_t rows,
+                                                        int64_t inner, const float* w, int64_t n_dim,
+                                                        const float* add, float* out) {
+  int64_t i = 0;
+  for (; i + 4 <= rows; i += 4)
+    wide_rows<4>(d + i * d_rs, d_rs, d_cs, inner, w, n_dim, add ? add + i * n_dim : nullptr, out + i * n_dim);
+  for (; i < rows; ++i)
+    wide_rows<1>(d + i * d_rs, d_rs, d_cs, inner, w, n_dim, add ? add + i * n_dim : nullptr, out + i * n_dim);
+}
+
+// The two products, compiled for the baseline target and for AVX2 + FMA; picked once at run time.
+struct Kernels {
+  void (*thin)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float, float*);
+  void (*wide)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, float*);
+};
+
+void thin_generic(const float* x, int64_t ldx, int64_t rows, const float* w, int64_t n_w, int64_t k, float alpha,
+                  float* out) {
+  thin_product(x, ldx, rows, w, n_w, k, alpha, out);
+}
+void wide_generic(const float* d, int64_t rs, int64_t cs, int64_t rows, int64_t inner, const float* w, int64_t n,
+                  const float* add, float* out) {
+  wide_product(d, rs, cs, rows, inner, w, n, add, out);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) void thin_avx2(const float* x, int64_t ldx, int64_t rows, const float* w,
+                                                   int64_t n_w, int64_t k, float alpha, float* out) {
+  thin_product(x, ldx, rows, w, n_w, k, alpha, out);
+}
+__attribute__((target("avx2,fma"))) void wide_avx2(const float* d, int64_t rs, int64_t cs, int64_t rows,
+                                                   int64_t inner, const float* w, int64_t n, const float* add,
+                                                   float* out) {
+  wide_product(d, rs, cs, rows, inner, w, n, add, out);
+}
+#endif
+
+const Kernels& kernels() {
+  static const Kernels k = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (simd::cpu_has_avx2()) return Kernels{thin_avx2, wide_avx2};
+#endif
+    return Kernels{thin_generic, wide_generic};
+  }();
+  return k;
+}
+
+// Runs fn(example) for every example, split over the run.threads cores when there is enough work.
+void for_each_example(int64_t n_examples, int64_t flops, const std::function<void(int64_t)>& fn) {
+  const int parts = flops >= (int64_t{1} << 20) ? static_cast<int>(std::min<int64_t>(cpu_threads(), n_examples)) : 1;
+  run_in_parts(n_examples, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t e = begin; e < end; ++e) fn(e);
+  });
+}
+
+// grad[t] = sum of part[e] over the examples e routed to t, in example order (thread-count independent).
+torch::Tensor sum_per_task(const torch::Tensor& part, const std::vector<int64_t>& task_of, int64_t n_tasks) {
+  const int64_t size = part[0].numel();
+  torch::Tensor grad = torch::zeros({n_tasks, part.size(1), part.size(2)}, part.options());
+  const float* p = part.data_ptr<float>();
+  float* g = grad.data_ptr<float>();
+  for (size_t e = 0; e < task_of.size(); ++e) {
+    float* gt = g + task_of[e] * size;
+    const float* pe = p + static_cast<int64_t>(e) * size;
+    for (int64_t i = 0; i < size; ++i) gt[i] += pe[i];
+  }
+  return grad;
+}
+
+std::vector<int64_t> task_of_examples(const torch::Tensor& index, int64_t n_tasks) {
+  const torch::Tensor idx = index.to(torch::kLong).contiguous();
+  std::vector<int64_t> out(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + idx.numel());
+  for (int64_t t : out) TORCH_CHECK(t >= 0 && t < n_tasks, "routed_lowrank_update: task index ", t, " out of range");
+  return out;
+}
+
+class RoutedLowRank : public torch::autograd::Function<RoutedLowRank> {
+ public:
+  // a_t [U, r, d_in] (A transposed: its rank rows, the layout of the thin product), b [U, r, d_out].
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y_in, const torch::Tensor& x_in,
+                               const torch::Tensor& a_t_in, const torch::Tensor& b_in, const torch::Tensor& index,
+                               double scale) {
+    const torch::Tensor y = y_in.contiguous(), x = x_in.contiguous();
+    const torch::Tensor a_t = a_t_in.contiguous(), b = b_in.contiguous();
+    const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = y.size(2), r = b.size(1);
+    const std::vector<int64_t> task_of = task_of_examples(index, a_t.size(0));
+    torch::Tensor out = torch::empty_like(y);
+    torch::Tensor down = torch::empty({n, len, r}, x.options());  // s x A per example
+    const Kernels& k = kernels();
+    const float* xp = x.data_ptr<float>();
+    const float* yp = y.data_ptr<float>();
+    const float* ap = a_t.data_ptr<float>();
+    const float* bp = b.data_ptr<float>();
+    float* dp = down.data_ptr<float>();
+    float* op = out.data_ptr<float>();
+    for_each_example(n, 2 * n * len * r * (d_in + d_out), [&](int64_t e) {
+      const int64_t t = task_of[static_cast<size_t>(e)];
+      float* de = dp + e * len * r;
+      k.thin(xp + e * len * d_in, d_in, len, ap + t * r * d_in, r, d_in, static_cast<float>(scale), de);
+      k.wide(de, r, 1, len, r, bp + t * r * d_out, d_out, yp + e * len * d_out, op + e * len * d_out);
+    });
+    ctx->save_for_backward({x, a_t, b, down, index});
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &a_t = saved[1], &b = saved[2], &down = saved[3], &index = saved[4];
+    const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    const torch::Tensor gy = grad_outputs[0].contiguous();
+    const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = gy.size(2), r = b.size(1);
+    const int64_t n_tasks = a_t.size(0);
+    const std::vector<int64_t> task_of = task_of_examples(index, n_tasks);
+    const bool want_x = ctx->needs_input_grad(1), want_a = ctx->needs_input_grad(2), want_b = ctx->needs_input_grad(3);
+
+    torch::Tensor grad_x = want_x ? torch::empty_like(x) : torch::Tensor();
+    torch::Tensor part_a = want_a ? torch::empty({n, r, d_in}, x.options()) : torch::Tensor();
+    torch::Tensor part_b = want_b ? torch::empty({n, r, d_out}, x.options()) : torch::Tensor();
+    torch::Tensor g_down = torch::empty({n, len, r}, x.options());
+    const Kernels& k = kernels();
+    const float* xp = x.data_ptr<float>();
+    const float* ap = a_t.data_ptr<float>();
+    const float* bp = b.data_ptr<float>();
+    const float* dp = down.data_ptr<float>();
+    const float* gp = gy.data_ptr<float>();
+    float* gdp = g_down.data_ptr<float>();
+    if (want_x || want_a || want_b) {
+      for_each_example(n, 2 * n * len * r * (2 * d_in + 2 * d_out), [&](int64_t e) {
+        const int64_t t = task_of[static_cast<size_t>(e)];
+        const float* xe = xp + e * len * d_in;
+        const float* ge = gp + e * len * d_out;
+        const float* de = dp + e * len * r;
+        float* gde = gdp + e * len * r;
+        // With down = s x A: d down = s gy B^T; d B = down^T gy; d x = d down A^T; d A^T = d down^T x (down and
+        // d down read transposed). In this order gy is read twice while it is still in cache.
+        if (want_x || want_a) k.thin(ge, d_out, len, bp + t * r * d_out, r, d_out, scale, gde);
+        if (want_b) k.wide(de, 1, r, r, len, ge, d_out, nullptr, part_b.data_ptr<float>() + e * r * d_out);
+        if (want_x) k.wide(gde, r, 1, len, r, ap + t * r * d_in, d_in, nullptr, grad_x.data_ptr<float>() + e * len * d_in);
+        if (want_a) k.wide(gde, 1, r, r, len, xe, d_in, nullptr, part_a.data_ptr<float>() + e * r * d_in);
+      });
+    }
+    torch::Tensor grad_a = want_a ? sum_per_task(part_a, task_of, n_tasks) : torch::Tensor();
+    torch::Tensor grad_b = want_b ? sum_per_task(part_b, task_of, n_tasks) : torch::Tensor();
+    torch::Tensor grad_y = ctx->needs_input_grad(0) ? grad_outputs[0] : torch::Tensor();
+    return {grad_y, grad_x, grad_a, grad_b, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool routed_lowrank_applies(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,
+                            const torch::Tensor& b) {
+  for (const torch::Tensor* t : {&y, &x, &a_t, &b})
+    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || t->dim() != 3) return false;
+  return x.size(0) == y.size(0) && x.size(1) == y.size(1) && a_t.size(0) == b.size(0) && a_t.size(1) == b.size(1) &&
+         a_t.size(2) == x.size(2) && b.size(2) == y.size(2);
+}
+
+torch::Tensor routed_lowrank_update(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,
+                                    const torch::Tensor& b, const torch::Tensor& index, double scale) {
+  TORCH_CHECK(routed_lowrank_applies(y, x, a_t, b), "routed_lowrank_update: operands ", y.sizes(), " ", x.sizes(),
+              " ", a_t.sizes(), " ", b.sizes(), " are not CPU float32 [B, L, d_out], [B, L, d_in], [U, r, d_in], "
+              "[U, r, d_out]");
+  TORCH_CHECK(index.dim() == 1 && index.size(0) == x.size(0), "routed_lowrank_update: index ", index.sizes(),
+              " for ", x.size(0), " examples");
+  return RoutedLowRank::apply(y, x, a_t, b, index, scale);
+}
+
+}  // namespace peft

@@ -1,0 +1,103 @@
+// routed_lowrank_update (Poly/MHR's per-example low-rank kernel) against the formula in torch ops: values and
+// the gradients of every operand, over shapes that hit each vector loop and tail, and the same bits on 1 and 2
+// threads.
+#include "models/routed_lowrank.h"
+
+#include <gtest/gtest.h>
+
+#include "common/threads.h"
+
+namespace peft {
+namespace {
+
+struct Shape {
+  int64_t examples, len, d_in, d_out, rank, tasks;
+};
+
+// y + s (x_i A_t) B_t with A_t = a_t[t]^T, gathered per example.
+torch::Tensor formula(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t, const torch::Tensor& b,
+                      const torch::Tensor& index, double scale) {
+  const auto a_rows = a_t.index_select(0, index).transpose(1, 2), b_rows = b.index_select(0, index);
+  return y + torch::matmul(torch::matmul(x, a_rows), b_rows) * scale;
+}
+
+struct Result {
+  torch::Tensor out;
+  std::vector<torch::Tensor> grads;  // y, x, a_t, b
+};
+
+Result run(bool kernel, const std::vector<torch::Tensor>& leaves_in, const torch::Tensor& index, double scale,
+           const torch::Tensor& weight, bool x_grad) {
+  std::vector<torch::Tensor> leaves;
+  for (size_t i = 0; i < leaves_in.size(); ++i)
+    leaves.push_back(leaves_in[i].detach().clone().requires_grad_(i != 1 || x_grad));
+  const auto& [y, x, a_t, b] = std::tie(leaves[0], leaves[1], leaves[2], leaves[3]);
+  Result r;
+  r.out = kernel ? routed_lowrank_update(y, x, a_t, b, index, scale) : formula(y, x, a_t, b, index, scale);
+  (r.out * weight).sum().backward();  // a loss that weighs every output differently
+  for (const auto& leaf : leaves) r.grads.push_back(leaf.grad());
+  return r;
+}
+
+TEST(RoutedLowRank, MatchesTheFormulaWithGradients) {
+  const std::vector<Shape> shapes = {
+      {4, 5, 12, 8, 4, 3},     // tails: d_in 12 = 8 + 4, d_out one vector, two column pairs of the rank
+      {3, 9, 40, 24, 3, 2},    // odd rank (one column left), rows 9 = 2 x 4 + 1, d_out 16 + 8
+      {8, 16, 64, 48, 16, 4},  // the shape of a real step at small width
+      {5, 1, 33, 17, 1, 5},    // one row per example (decoding), rank 1, scalar tails on both sides
+  };
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE("examples " + std::to_string(s.examples) + " len " + std::to_string(s.len) + " d_in " +
+                 std::to_string(s.d_in) + " d_out " + std::to_string(s.d_out) + " rank " + std::to_string(s.rank));
+    torch::manual_seed(3);
+    const std::vector<torch::Tensor> leaves = {
+        torch::randn({s.examples, s.len, s.d_out}), torch::randn({s.examples, s.len, s.d_in}),
+        torch::randn({s.tasks, s.rank, s.d_in}), torch::randn({s.tasks, s.rank, s.d_out})};
+    const auto index = torch::randint(s.tasks, {s.examples}, torch::kLong);
+    const auto weight = torch::randn({s.examples, s.len, s.d_out});
+    const double scale = 1.0 / static_cast<double>(s.rank);
+    ASSERT_TRUE(routed_lowrank_applies(leaves[0], leaves[1], leaves[2], leaves[3]));
+    const Result ref = run(false, leaves, index, scale, weight, true);
+    for (int threads : {1, 2}) {
+      set_cpu_threads(threads);
+      const Result ours = run(true, leaves, index, scale, weight, true);
+      EXPECT_TRUE(torch::allclose(ours.out, ref.out, 1e-4, 1e-5)) << threads << " threads: output";
+      const char* names[] = {"y", "x", "a_t", "b"};
+      for (size_t i = 0; i < 4; ++i)
+        EXPECT_TRUE(torch::allclose(ours.grads[i], ref.grads[i], 1e-4, 1e-4)) << threads << " threads: grad of " << names[i];
+      // Gradients summed per example, then per task in example order: the thread count changes no bit.
+      if (threads == 2) {
+        set_cpu_threads(1);
+        const Result one = run(true, leaves, index, scale, weight, true);
+        EXPECT_TRUE(torch::equal(ours.out, one.out));
+        for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(torch::equal(ours.grads[i], one.grads[i])) << names[i];
+      }
+    }
+    set_cpu_threads(1);
+  }
+}
+
+TEST(RoutedLowRank, InputWithoutGradientGetsNone) {
+  // The first adapted layer's input is a frozen embedding: no gradient is computed for it.
+  torch::manual_seed(4);
+  const std::vector<torch::Tensor> leaves = {torch::randn({2, 3, 8}), torch::randn({2, 3, 16}),
+                                             torch::randn({2, 4, 16}), torch::randn({2, 4, 8})};
+  const auto index = torch::tensor({1, 0}, torch::kLong);
+  const auto weight = torch::randn({2, 3, 8});
+  const Result ours = run(true, leaves, index, 0.25, weight, /*x_grad=*/false);
+  const Result ref = run(false, leaves, index, 0.25, weight, /*x_grad=*/false);
+  EXPECT_FALSE(ours.grads[1].defined());
+  EXPECT_TRUE(torch::allclose(ours.grads[2], ref.grads[2], 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(ours.grads[3], ref.grads[3], 1e-4, 1e-5));
+}
+
+TEST(RoutedLowRank, RejectsAnIndexOutOfRange) {
+  const auto y = torch::zeros({2, 1, 8}), x = torch::zeros({2, 1, 8});
+  const auto a_t = torch::zeros({2, 4, 8}), b = torch::zeros({2, 4, 8});
+  EXPECT_THROW(routed_lowrank_update(y, x, a_t, b, torch::tensor({0, 2}, torch::kLong), 1.0), c10::Error);
+  EXPECT_FALSE(routed_lowrank_applies(y, x, a_t, torch::zeros({2, 4, 9})));  // B's width is not y's
+  EXPECT_FALSE(routed_lowrank_applies(y.to(torch::kDouble), x, a_t, b));
+}
+
+}  // namespace
+}  // namespace peft
