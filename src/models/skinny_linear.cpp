@@ -33,7 +33,9 @@ __attribute__((always_inline)) inline void dot_rows(const float* packed, const f
     // With few rows, the two halves of a line go to separate accumulators: one chain of dependent adds per
     // row would wait on the add latency instead of on memory.
     constexpr int kSets = kRows <= 4 ? 2 : 1;
-    v8f acc[kSets][kRows] = {};
+    v8f acc[kSets][kRows];
+    for (int set = 0; set < kSets; ++set)
+      for (int r = 0; r < kRows; ++r) acc[set][r] = v8f{};  // in registers: `= {}` became a rep stos per output
     int64_t k = 0;
     for (; k + 16 <= k_vec; k += 16) {  // one 64-byte line of W per iteration, one prefetch
       __builtin_prefetch(wo + k + kPrefetchAhead);
