@@ -26,7 +26,9 @@ template <int kRows, int kCols>
 __attribute__((always_inline)) inline void dot_block(const float* x, int64_t ldx, const float* w, int64_t ldw,
                                                      int64_t k_dim, float alpha, float* out, int64_t ldo) {
   const int64_t k_vec = k_dim / 8 * 8;
-  v8f acc[kRows][kCols] = {};
+  v8f acc[kRows][kCols];
+  for (int i = 0; i < kRows; ++i)
+    for (int c = 0; c < kCols; ++c) acc[i][c] = v8f{};  // one by one: `= {}` compiled to a rep stos per call
   for (int64_t k = 0; k < k_vec; k += 8) {
     v8f wv[kCols];
     for (int c = 0; c < kCols; ++c) wv[c] = load8(w + c * ldw + k);
