@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "common/cpu_float.h"
 #include "common/threads.h"
 #include "common/worker_pool.h"
 
@@ -144,8 +145,7 @@ class BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
 }  // namespace
 
 bool batched_matmul_uses_blas(const torch::Tensor& a, const torch::Tensor& b) {
-  auto cpu_float = [](const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; };
-  return cblas_sgemm() != nullptr && cpu_float(a) && cpu_float(b);
+  return cblas_sgemm() != nullptr && is_cpu_float(a) && is_cpu_float(b);
 }
 
 torch::Tensor batched_matmul(const torch::Tensor& a, const torch::Tensor& b, bool heads_inner) {

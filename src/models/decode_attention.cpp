@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/cpu_float.h"
 #include "common/threads.h"
 #include "common/worker_pool.h"
 #include "models/simd.h"
@@ -92,8 +93,6 @@ KernelFn pick_kernel() {
 #endif
   return kernel_generic;
 }
-
-bool is_cpu_float(const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; }
 
 }  // namespace
 

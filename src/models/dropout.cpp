@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/cpu_float.h"
 #include "models/simd.h"
 
 namespace peft {
@@ -143,7 +144,7 @@ class CounterDropout : public torch::autograd::Function<CounterDropout> {
   }
 };
 
-bool counter_dropout_applies(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat; }
+bool counter_dropout_applies(const torch::Tensor& x) { return is_cpu_float(x); }
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "models/loss.h"
 
+#include "common/cpu_float.h"
 #include "common/threads.h"
 #include "common/worker_pool.h"
 #include "models/t5/model.h"
@@ -62,7 +63,7 @@ class TokenCrossEntropy : public torch::autograd::Function<TokenCrossEntropy> {
 
 torch::Tensor token_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels) {
   const int64_t vocab = logits.size(-1);
-  if (logits.device().is_cpu() && logits.scalar_type() == torch::kFloat)
+  if (is_cpu_float(logits))
     return TokenCrossEntropy::apply(logits.reshape({-1, vocab}), labels.reshape({-1}));
   return torch::nn::functional::cross_entropy(
       logits.to(torch::kFloat).reshape({-1, vocab}), labels.reshape({-1}),

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/cpu_float.h"
 #include "models/simd.h"
 
 namespace peft {
@@ -73,8 +74,7 @@ class RmsNorm : public torch::autograd::Function<RmsNorm> {
 }  // namespace
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-  auto cpu_float = [](const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat; };
-  if (cpu_float(x) && cpu_float(weight) && weight.dim() == 1 && x.size(-1) == weight.size(0))
+  if (is_cpu_float(x) && is_cpu_float(weight) && weight.dim() == 1 && x.size(-1) == weight.size(0))
     return RmsNorm::apply(x, weight, eps);
   torch::Tensor variance = x.to(torch::kFloat).pow(2).mean(-1, /*keepdim=*/true);
   torch::Tensor normed = x * torch::rsqrt(variance + eps);

@@ -1,8 +1,10 @@
 #include "models/routed_lowrank.h"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
+#include "common/cpu_float.h"
 #include "common/threads.h"
 #include "common/worker_pool.h"
 #include "models/simd.h"
@@ -17,8 +19,6 @@ using simd::sum8;
 using simd::v8f;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
-
-
 
 // Dot-product form, out[i, c] = alpha * sum_k x[i, k] w[c, k] for kRows rows of x and kCols rows of w: the
 // long k side in vectors, kRows x kCols accumulators. Rows have strides ldx and ldw; out has row stride ldo.
@@ -48,16 +48,20 @@ __attribute__((always_inline)) inline void dot_block(const float* x, int64_t ldx
 // out [rows, n_w] = alpha * x [rows, k_dim] @ w[n_w, k_dim]^T, n_w small (the rank): the thin product.
 __attribute__((always_inline)) inline void thin_product(const float* x, int64_t ldx, int64_t rows, const float* w,
                                                         int64_t n_w, int64_t k_dim, float alpha, float* out) {
-  int64_t i = 0;
-  for (; i + 4 <= rows; i += 4) {
+  for (int64_t i = 0; i < rows;) {
+    const bool four = i + 4 <= rows;
+    const float* xi = x + i * ldx;
+    float* oi = out + i * n_w;
     int64_t c = 0;
-    for (; c + 2 <= n_w; c += 2) dot_block<4, 2>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
-    if (c < n_w) dot_block<4, 1>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
-  }
-  for (; i < rows; ++i) {
-    int64_t c = 0;
-    for (; c + 2 <= n_w; c += 2) dot_block<1, 2>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
-    if (c < n_w) dot_block<1, 1>(x + i * ldx, ldx, w + c * k_dim, k_dim, k_dim, alpha, out + i * n_w + c, n_w);
+    for (; c + 2 <= n_w; c += 2) {
+      if (four) dot_block<4, 2>(xi, ldx, w + c * k_dim, k_dim, k_dim, alpha, oi + c, n_w);
+      else dot_block<1, 2>(xi, ldx, w + c * k_dim, k_dim, k_dim, alpha, oi + c, n_w);
+    }
+    if (c < n_w) {
+      if (four) dot_block<4, 1>(xi, ldx, w + c * k_dim, k_dim, k_dim, alpha, oi + c, n_w);
+      else dot_block<1, 1>(xi, ldx, w + c * k_dim, k_dim, k_dim, alpha, oi + c, n_w);
+    }
+    i += four ? 4 : 1;
   }
 }
 
@@ -244,7 +248,8 @@ class RoutedLowRank : public torch::autograd::Function<RoutedLowRank> {
         // d down read transposed). In this order gy is read twice while it is still in cache.
         if (want_x || want_a) k.thin(ge, d_out, len, bp + t * r * d_out, r, d_out, scale, gde);
         if (want_b) k.wide(de, 1, r, r, len, ge, d_out, nullptr, part_b.data_ptr<float>() + e * r * d_out);
-        if (want_x) k.wide(gde, r, 1, len, r, ap + t * r * d_in, d_in, nullptr, grad_x.data_ptr<float>() + e * len * d_in);
+        if (want_x)
+          k.wide(gde, r, 1, len, r, ap + t * r * d_in, d_in, nullptr, grad_x.data_ptr<float>() + e * len * d_in);
         if (want_a) k.wide(gde, 1, r, r, len, xe, d_in, nullptr, part_a.data_ptr<float>() + e * r * d_in);
       });
     }
@@ -260,7 +265,7 @@ class RoutedLowRank : public torch::autograd::Function<RoutedLowRank> {
 bool routed_lowrank_applies(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,
                             const torch::Tensor& b) {
   for (const torch::Tensor* t : {&y, &x, &a_t, &b})
-    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat || t->dim() != 3) return false;
+    if (!is_cpu_float(*t) || t->dim() != 3) return false;
   return x.size(0) == y.size(0) && x.size(1) == y.size(1) && a_t.size(0) == b.size(0) && a_t.size(1) == b.size(1) &&
          a_t.size(2) == x.size(2) && b.size(2) == y.size(2);
 }

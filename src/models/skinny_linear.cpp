@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/cpu_float.h"
 #include "common/threads.h"
 #include "common/worker_pool.h"
 #include "models/simd.h"
@@ -98,7 +99,7 @@ KernelFn pick_kernel() {
 }  // namespace
 
 bool skinny_linear_applies(const torch::Tensor& x, const torch::Tensor& weight) {
-  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat || weight.scalar_type() != torch::kFloat) return false;
+  if (!is_cpu_float(x) || weight.scalar_type() != torch::kFloat) return false;
   if (weight.dim() != 2 || !weight.is_contiguous() || x.dim() < 1 || x.size(-1) != weight.size(1)) return false;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad())) return false;
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/cpu_float.h"
 #include "common/threads.h"
 #include "common/torch_compat.h"
 #include "common/worker_pool.h"
@@ -34,8 +35,8 @@ void update(float* p, const float* g, float* m, float* v, int64_t begin, int64_t
 }
 
 bool fusable(const torch::Tensor& p, const torch::optim::AdamWOptions& o) {
-  return !o.amsgrad() && p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
-         !p.grad().is_sparse() && p.grad().is_contiguous() && p.grad().scalar_type() == torch::kFloat;
+  return !o.amsgrad() && is_cpu_float(p) && p.is_contiguous() && !p.grad().is_sparse() && p.grad().is_contiguous() &&
+         p.grad().scalar_type() == torch::kFloat;
 }
 
 }  // namespace

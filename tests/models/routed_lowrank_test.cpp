@@ -64,7 +64,8 @@ TEST(RoutedLowRank, MatchesTheFormulaWithGradients) {
       EXPECT_TRUE(torch::allclose(ours.out, ref.out, 1e-4, 1e-5)) << threads << " threads: output";
       const char* names[] = {"y", "x", "a_t", "b"};
       for (size_t i = 0; i < 4; ++i)
-        EXPECT_TRUE(torch::allclose(ours.grads[i], ref.grads[i], 1e-4, 1e-4)) << threads << " threads: grad of " << names[i];
+        EXPECT_TRUE(torch::allclose(ours.grads[i], ref.grads[i], 1e-4, 1e-4))
+            << threads << " threads: grad of " << names[i];
       // Gradients summed per example, then per task in example order: the thread count changes no bit.
       if (threads == 2) {
         set_cpu_threads(1);
