@@ -211,19 +211,20 @@ class RoutedLowRank : public torch::autograd::Function<RoutedLowRank> {
       k.thin(xp + e * len * d_in, d_in, len, ap + t * r * d_in, r, d_in, static_cast<float>(scale), de);
       k.wide(de, r, 1, len, r, bp + t * r * d_out, d_out, yp + e * len * d_out, op + e * len * d_out);
     });
-    ctx->save_for_backward({x, a_t, b, down, index});
+    ctx->save_for_backward({x, a_t, b, down});
     ctx->saved_data["scale"] = scale;
+    ctx->saved_data["task_of"] = task_of;  // read and range-checked once, here
     return out;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &x = saved[0], &a_t = saved[1], &b = saved[2], &down = saved[3], &index = saved[4];
+    const torch::Tensor &x = saved[0], &a_t = saved[1], &b = saved[2], &down = saved[3];
     const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
     const torch::Tensor gy = grad_outputs[0].contiguous();
     const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = gy.size(2), r = b.size(1);
     const int64_t n_tasks = a_t.size(0);
-    const std::vector<int64_t> task_of = task_of_examples(index, n_tasks);
+    const std::vector<int64_t> task_of = ctx->saved_data["task_of"].toIntVector();
     const bool want_x = ctx->needs_input_grad(1), want_a = ctx->needs_input_grad(2), want_b = ctx->needs_input_grad(3);
 
     torch::Tensor grad_x = want_x ? torch::empty_like(x) : torch::Tensor();
