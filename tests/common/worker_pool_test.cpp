@@ -24,6 +24,17 @@ TEST(WorkerPool, EveryIndexRunsExactlyOnceForAnyNumberOfParts) {
   }
 }
 
+TEST(WorkerPool, JobsAfterTheWorkersFellAsleepComplete) {
+  // Pauses longer than the workers' spin: each job is posted to sleeping workers, alternately with one
+  // posted while they still spin.
+  for (int round = 0; round < 6; ++round) {
+    std::atomic<int64_t> total{0};
+    run_in_parts(64, 2, [&](int64_t b, int64_t e) { total += e - b; });
+    EXPECT_EQ(total.load(), 64);
+    if (round % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 TEST(WorkerPool, PartsRunOnSeveralThreads) {
   std::mutex m;
   std::set<std::thread::id> ids;
