@@ -18,4 +18,10 @@ void keep_freed_memory_mapped() {
 #endif
 }
 
+void return_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace peft

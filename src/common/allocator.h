@@ -13,4 +13,8 @@ namespace peft {
 // outside glibc.
 void keep_freed_memory_mapped();
 
+// Returns the free memory glibc holds to the system (malloc_trim): before a measurement of resident memory,
+// so that memory freed earlier and kept mapped is not counted, or reused unseen, by what is measured next.
+void return_free_memory();
+
 }  // namespace peft

@@ -33,9 +33,14 @@ TEST(Allocator, UserMallocTunablesAreLeftAlone) {
   EXPECT_GE(mmapped_bytes_while_holding_48_mb(), size_t{48} << 20);  // still glibc's default: an mmap
 }
 
-TEST(Allocator, LargeBlocksComeFromTheHeapOnceSet) {
+TEST(Allocator, LargeBlocksComeFromTheHeapOnceSetAndStayUntilReturned) {
   keep_freed_memory_mapped();
   EXPECT_EQ(mmapped_bytes_while_holding_48_mb(), 0u);
+  // The freed 48 MB stay in the heap (below the 512 MB trim threshold) until return_free_memory.
+  const size_t kept = mallinfo2().arena;
+  EXPECT_GE(kept, size_t{48} << 20);
+  return_free_memory();
+  EXPECT_LE(mallinfo2().arena + (size_t{40} << 20), kept);
 }
 #endif
 
