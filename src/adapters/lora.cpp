@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "models/dropout.h"
+#include "models/routed_lowrank.h"
 #include "models/skinny_linear.h"
 
 namespace peft::adapters {
@@ -43,6 +44,16 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
   return torch::addmm(y.reshape({-1, y.size(-1)}), down.reshape({-1, down.size(-1)}), lora_B->weight.t(),
                       /*beta=*/1, scaling())
       .view(y.sizes());
+}
+
+torch::Tensor LoraAdapter::fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                        const ForwardContext& ctx) {
+  // Dropout feeds the update a different input than the base: no single op for it.
+  if (merged_ || (options_.lora_dropout > 0 && ctx.training) || x.dim() != 3) return {};
+  // One task for every example: the routed kernel with U = 1 (A is already its [r, d_in] layout).
+  if (!routed_lowrank_linear_applies(x, weight, bias, lora_A->weight)) return {};
+  return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), lora_B->weight.t().unsqueeze(0),
+                               torch::zeros({x.size(0)}, torch::kLong), scaling());
 }
 
 torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling(); }

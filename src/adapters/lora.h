@@ -25,6 +25,8 @@ class LoraAdapter : public Adapter, public LinearHook {
   void unmerge() override;
 
   torch::Tensor transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) override;
+  torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              const ForwardContext& ctx) override;
   // s·B·A, the update merge() adds to W ([d_out, d_in]).
   torch::Tensor delta_weight() const;
   double scaling() const { return options_.lora_alpha / static_cast<double>(options_.r); }

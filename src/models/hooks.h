@@ -11,7 +11,9 @@
 
 namespace peft {
 
-// Attaches to a linear layer: y = base(transform_input(x)), then transform_output(x, y).
+// Attaches to a linear layer: y = base(transform_input(x)), then transform_output(x, y). A linear with one hook
+// first offers it the whole computation (fused_forward): LoRA / Poly / MHR add their update inside the base's
+// GEMM output and gradient (models/routed_lowrank.h) instead of in a second [tokens, d_out] tensor.
 // LoRA / Poly / MHR / AdaMix-LoRA add to the output; (IA)^3 scales the output (k, v) or the input (wo).
 // transform_output owns `y` (the caller passes its only reference). LoRA adds its low-rank product in the GEMM
 // that starts from y (addmm, beta = 1), out of place: in place on a view of y, autograd would wrap the base
@@ -22,6 +24,12 @@ class LinearHook {
   virtual torch::Tensor transform_input(const torch::Tensor& x, const ForwardContext& ctx) { return x; }
   virtual torch::Tensor transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) {
     return y;
+  }
+  // The same result as transform_output(x, x W^T + bias) computed in one op, or an undefined tensor when the
+  // hook has no such op for these operands.
+  virtual torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                      const ForwardContext& ctx) {
+    return {};
   }
 };
 

@@ -186,80 +186,156 @@ std::vector<int64_t> task_of_examples(const torch::Tensor& index, int64_t n_task
   return out;
 }
 
+// The operands of both ops, read once: sizes, the factors made contiguous, each example's task.
+struct LowRank {
+  torch::Tensor a_t, b;  // [U, r, d_in], [U, r, d_out], contiguous
+  std::vector<int64_t> task_of;
+  double scale;
+};
+
+// out = add + s (x_e A_t) B_t per example (add may be out itself: in place); down [B, L, r] gets s x_e A_t.
+void lowrank_forward(const torch::Tensor& x, const torch::Tensor& add, const torch::Tensor& out,
+                     const torch::Tensor& down, const LowRank& lr) {
+  const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = out.size(2), r = lr.b.size(1);
+  const Kernels& k = kernels();
+  const float* xp = x.data_ptr<float>();
+  const float* addp = add.data_ptr<float>();
+  const float* ap = lr.a_t.data_ptr<float>();
+  const float* bp = lr.b.data_ptr<float>();
+  float* dp = down.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  for_each_example(n, 2 * n * len * r * (d_in + d_out), [&](int64_t e) {
+    const int64_t t = lr.task_of[static_cast<size_t>(e)];
+    float* de = dp + e * len * r;
+    k.thin(xp + e * len * d_in, d_in, len, ap + t * r * d_in, r, d_in, static_cast<float>(lr.scale), de);
+    k.wide(de, r, 1, len, r, bp + t * r * d_out, d_out, addp + e * len * d_out, op + e * len * d_out);
+  });
+}
+
+struct LowRankGrads {
+  torch::Tensor a_t, b;  // per task; undefined when not wanted
+};
+
+// The low-rank part's backward. With down = s x A: d down = s gy B^T; d B = down^T gy; d x = d down A^T;
+// d A^T = d down^T x (down and d down read transposed). grad_x, when defined, gets d x: written, or added to
+// what it holds when accumulate.
+LowRankGrads lowrank_backward(const torch::Tensor& gy, const torch::Tensor& x, const torch::Tensor& down,
+                              const LowRank& lr, const torch::Tensor& grad_x, bool accumulate, bool want_a,
+                              bool want_b) {
+  const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = gy.size(2), r = lr.b.size(1);
+  const bool want_x = grad_x.defined();
+  if (!want_x && !want_a && !want_b) return {};
+  torch::Tensor part_a = want_a ? torch::empty({n, r, d_in}, x.options()) : torch::Tensor();
+  torch::Tensor part_b = want_b ? torch::empty({n, r, d_out}, x.options()) : torch::Tensor();
+  torch::Tensor g_down = want_x || want_a ? torch::empty({n, len, r}, x.options()) : torch::Tensor();
+  const Kernels& k = kernels();
+  const float scale = static_cast<float>(lr.scale);
+  const float* xp = x.data_ptr<float>();
+  const float* ap = lr.a_t.data_ptr<float>();
+  const float* bp = lr.b.data_ptr<float>();
+  const float* dp = down.data_ptr<float>();
+  const float* gp = gy.data_ptr<float>();
+  for_each_example(n, 2 * n * len * r * (2 * d_in + 2 * d_out), [&](int64_t e) {
+    const int64_t t = lr.task_of[static_cast<size_t>(e)];
+    const float* ge = gp + e * len * d_out;
+    // In this order gy is read twice while it is still in cache.
+    float* gde = g_down.defined() ? g_down.data_ptr<float>() + e * len * r : nullptr;
+    if (gde) k.thin(ge, d_out, len, bp + t * r * d_out, r, d_out, scale, gde);
+    if (want_b) k.wide(dp + e * len * r, 1, r, r, len, ge, d_out, nullptr, part_b.data_ptr<float>() + e * r * d_out);
+    if (want_x) {
+      float* gxe = grad_x.data_ptr<float>() + e * len * d_in;
+      k.wide(gde, r, 1, len, r, ap + t * r * d_in, d_in, accumulate ? gxe : nullptr, gxe);
+    }
+    if (want_a) k.wide(gde, 1, r, r, len, xp + e * len * d_in, d_in, nullptr, part_a.data_ptr<float>() + e * r * d_in);
+  });
+  const int64_t n_tasks = lr.a_t.size(0);
+  return {want_a ? sum_per_task(part_a, lr.task_of, n_tasks) : torch::Tensor(),
+          want_b ? sum_per_task(part_b, lr.task_of, n_tasks) : torch::Tensor()};
+}
+
+void save_lowrank(AutogradContext* ctx, const LowRank& lr, const torch::Tensor& x, const torch::Tensor& down) {
+  ctx->save_for_backward({x, lr.a_t, lr.b, down});
+  ctx->saved_data["scale"] = lr.scale;
+  ctx->saved_data["task_of"] = lr.task_of;  // read and range-checked once, in forward
+}
+
+LowRank saved_lowrank(AutogradContext* ctx, const std::vector<torch::Tensor>& saved) {
+  return LowRank{saved[1], saved[2], ctx->saved_data["task_of"].toIntVector(), ctx->saved_data["scale"].toDouble()};
+}
+
+LowRank read_lowrank(const torch::Tensor& a_t, const torch::Tensor& b, const torch::Tensor& index, double scale) {
+  return LowRank{a_t.contiguous(), b.contiguous(), task_of_examples(index, a_t.size(0)), scale};
+}
+
 class RoutedLowRank : public torch::autograd::Function<RoutedLowRank> {
  public:
-  // a_t [U, r, d_in] (A transposed: its rank rows, the layout of the thin product), b [U, r, d_out].
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y_in, const torch::Tensor& x_in,
-                               const torch::Tensor& a_t_in, const torch::Tensor& b_in, const torch::Tensor& index,
+                               const torch::Tensor& a_t, const torch::Tensor& b, const torch::Tensor& index,
                                double scale) {
     const torch::Tensor y = y_in.contiguous(), x = x_in.contiguous();
-    const torch::Tensor a_t = a_t_in.contiguous(), b = b_in.contiguous();
-    const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = y.size(2), r = b.size(1);
-    const std::vector<int64_t> task_of = task_of_examples(index, a_t.size(0));
+    const LowRank lr = read_lowrank(a_t, b, index, scale);
     torch::Tensor out = torch::empty_like(y);
-    torch::Tensor down = torch::empty({n, len, r}, x.options());  // s x A per example
-    const Kernels& k = kernels();
-    const float* xp = x.data_ptr<float>();
-    const float* yp = y.data_ptr<float>();
-    const float* ap = a_t.data_ptr<float>();
-    const float* bp = b.data_ptr<float>();
-    float* dp = down.data_ptr<float>();
-    float* op = out.data_ptr<float>();
-    for_each_example(n, 2 * n * len * r * (d_in + d_out), [&](int64_t e) {
-      const int64_t t = task_of[static_cast<size_t>(e)];
-      float* de = dp + e * len * r;
-      k.thin(xp + e * len * d_in, d_in, len, ap + t * r * d_in, r, d_in, static_cast<float>(scale), de);
-      k.wide(de, r, 1, len, r, bp + t * r * d_out, d_out, yp + e * len * d_out, op + e * len * d_out);
-    });
-    ctx->save_for_backward({x, a_t, b, down});
-    ctx->saved_data["scale"] = scale;
-    ctx->saved_data["task_of"] = task_of;  // read and range-checked once, here
+    torch::Tensor down = torch::empty({x.size(0), x.size(1), b.size(1)}, x.options());  // s x A per example
+    lowrank_forward(x, y, out, down, lr);
+    save_lowrank(ctx, lr, x, down);
     return out;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &x = saved[0], &a_t = saved[1], &b = saved[2], &down = saved[3];
-    const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    const torch::Tensor &x = saved[0], &down = saved[3];
     const torch::Tensor gy = grad_outputs[0].contiguous();
-    const int64_t n = x.size(0), len = x.size(1), d_in = x.size(2), d_out = gy.size(2), r = b.size(1);
-    const int64_t n_tasks = a_t.size(0);
-    const std::vector<int64_t> task_of = ctx->saved_data["task_of"].toIntVector();
-    const bool want_x = ctx->needs_input_grad(1), want_a = ctx->needs_input_grad(2), want_b = ctx->needs_input_grad(3);
-
-    torch::Tensor grad_x = want_x ? torch::empty_like(x) : torch::Tensor();
-    torch::Tensor part_a = want_a ? torch::empty({n, r, d_in}, x.options()) : torch::Tensor();
-    torch::Tensor part_b = want_b ? torch::empty({n, r, d_out}, x.options()) : torch::Tensor();
-    torch::Tensor g_down = torch::empty({n, len, r}, x.options());
-    const Kernels& k = kernels();
-    const float* xp = x.data_ptr<float>();
-    const float* ap = a_t.data_ptr<float>();
-    const float* bp = b.data_ptr<float>();
-    const float* dp = down.data_ptr<float>();
-    const float* gp = gy.data_ptr<float>();
-    float* gdp = g_down.data_ptr<float>();
-    if (want_x || want_a || want_b) {
-      for_each_example(n, 2 * n * len * r * (2 * d_in + 2 * d_out), [&](int64_t e) {
-        const int64_t t = task_of[static_cast<size_t>(e)];
-        const float* xe = xp + e * len * d_in;
-        const float* ge = gp + e * len * d_out;
-        const float* de = dp + e * len * r;
-        float* gde = gdp + e * len * r;
-        // With down = s x A: d down = s gy B^T; d B = down^T gy; d x = d down A^T; d A^T = d down^T x (down and
-        // d down read transposed). In this order gy is read twice while it is still in cache.
-        if (want_x || want_a) k.thin(ge, d_out, len, bp + t * r * d_out, r, d_out, scale, gde);
-        if (want_b) k.wide(de, 1, r, r, len, ge, d_out, nullptr, part_b.data_ptr<float>() + e * r * d_out);
-        if (want_x)
-          k.wide(gde, r, 1, len, r, ap + t * r * d_in, d_in, nullptr, grad_x.data_ptr<float>() + e * len * d_in);
-        if (want_a) k.wide(gde, 1, r, r, len, xe, d_in, nullptr, part_a.data_ptr<float>() + e * r * d_in);
-      });
-    }
-    torch::Tensor grad_a = want_a ? sum_per_task(part_a, task_of, n_tasks) : torch::Tensor();
-    torch::Tensor grad_b = want_b ? sum_per_task(part_b, task_of, n_tasks) : torch::Tensor();
+    torch::Tensor grad_x = ctx->needs_input_grad(1) ? torch::empty_like(x) : torch::Tensor();
+    const LowRankGrads g = lowrank_backward(gy, x, down, saved_lowrank(ctx, saved), grad_x, /*accumulate=*/false,
+                                            ctx->needs_input_grad(2), ctx->needs_input_grad(3));
     torch::Tensor grad_y = ctx->needs_input_grad(0) ? grad_outputs[0] : torch::Tensor();
-    return {grad_y, grad_x, grad_a, grad_b, torch::Tensor(), torch::Tensor()};
+    return {grad_y, grad_x, g.a_t, g.b, torch::Tensor(), torch::Tensor()};
   }
 };
+
+// The frozen base linear and the low-rank update in one op: the GEMM writes out and the update is added into
+// it in place (no y -> out pass); in backward the GEMM writes d x and the update's d x is added into it (no
+// separate [B, L, d_in] gradient for autograd to sum with the base's).
+// The frozen base, passed to the op as a non-tensor argument: autograd tracks no gradient for it (and an
+// undefined bias is no input).
+struct FrozenLinear {
+  torch::Tensor weight, bias;
+};
+
+class RoutedLowRankLinear : public torch::autograd::Function<RoutedLowRankLinear> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const FrozenLinear& base,
+                               const torch::Tensor& a_t, const torch::Tensor& b, const torch::Tensor& index,
+                               double scale) {
+    const torch::Tensor x = x_in.contiguous();
+    const LowRank lr = read_lowrank(a_t, b, index, scale);
+    torch::Tensor out = torch::nn::functional::linear(x, base.weight, base.bias).contiguous();
+    torch::Tensor down = torch::empty({x.size(0), x.size(1), b.size(1)}, x.options());
+    lowrank_forward(x, out, out, down, lr);
+    save_lowrank(ctx, lr, x, down);
+    ctx->saved_data["weight"] = base.weight;
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &down = saved[3];
+    const torch::Tensor gy = grad_outputs[0].contiguous();
+    torch::Tensor grad_x;
+    if (ctx->needs_input_grad(0))
+      grad_x = torch::matmul(gy, ctx->saved_data["weight"].toTensor()).contiguous();  // the base's d x
+    // needs_input_grad counts tensor arguments only: x, a_t, b, index.
+    const LowRankGrads g = lowrank_backward(gy, x, down, saved_lowrank(ctx, saved), grad_x, /*accumulate=*/true,
+                                            ctx->needs_input_grad(1), ctx->needs_input_grad(2));
+    return {grad_x, torch::Tensor(), g.a_t, g.b, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// a_t [U, r, d_in] and b [U, r, d_out] for x [B, L, d_in] and an output of width d_out.
+bool factors_fit(const torch::Tensor& x, int64_t d_out, const torch::Tensor& a_t, const torch::Tensor& b) {
+  return a_t.dim() == 3 && b.dim() == 3 && a_t.size(0) == b.size(0) && a_t.size(1) == b.size(1) &&
+         a_t.size(2) == x.size(2) && b.size(2) == d_out;
+}
 
 }  // namespace
 
@@ -267,8 +343,28 @@ bool routed_lowrank_applies(const torch::Tensor& y, const torch::Tensor& x, cons
                             const torch::Tensor& b) {
   for (const torch::Tensor* t : {&y, &x, &a_t, &b})
     if (!is_cpu_float(*t) || t->dim() != 3) return false;
-  return x.size(0) == y.size(0) && x.size(1) == y.size(1) && a_t.size(0) == b.size(0) && a_t.size(1) == b.size(1) &&
-         a_t.size(2) == x.size(2) && b.size(2) == y.size(2);
+  return x.size(0) == y.size(0) && x.size(1) == y.size(1) && factors_fit(x, y.size(2), a_t, b);
+}
+
+bool routed_lowrank_linear_applies(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                   const torch::Tensor& factor) {
+  if (weight.requires_grad() || (bias.defined() && bias.requires_grad())) return false;  // a frozen base only
+  for (const torch::Tensor* t : {&x, &weight, &factor})
+    if (!is_cpu_float(*t)) return false;
+  if (bias.defined() && !is_cpu_float(bias)) return false;
+  return x.dim() == 3 && weight.dim() == 2 && x.size(2) == weight.size(1);
+}
+
+torch::Tensor routed_lowrank_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                    const torch::Tensor& a_t, const torch::Tensor& b, const torch::Tensor& index,
+                                    double scale) {
+  TORCH_CHECK(routed_lowrank_linear_applies(x, weight, bias, a_t) && is_cpu_float(b) &&
+                  factors_fit(x, weight.size(0), a_t, b),
+              "routed_lowrank_linear: operands ", x.sizes(), " ", weight.sizes(), " ", a_t.sizes(), " ", b.sizes(),
+              " are not CPU float32 [B, L, d_in], frozen [d_out, d_in], [U, r, d_in], [U, r, d_out]");
+  TORCH_CHECK(index.dim() == 1 && index.size(0) == x.size(0), "routed_lowrank_linear: index ", index.sizes(),
+              " for ", x.size(0), " examples");
+  return RoutedLowRankLinear::apply(x, FrozenLinear{weight, bias}, a_t, b, index, scale);
 }
 
 torch::Tensor routed_lowrank_update(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,

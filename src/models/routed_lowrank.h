@@ -20,4 +20,16 @@ torch::Tensor routed_lowrank_update(const torch::Tensor& y, const torch::Tensor&
 bool routed_lowrank_applies(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,
                             const torch::Tensor& b);
 
+// x W^T + bias + the update above, as one op for a frozen base linear (weight [d_out, d_in], bias [d_out] or
+// undefined; neither requiring grad): the update is added into the GEMM's output, and in backward its d x into
+// the GEMM's d x, each in place. Differentiable with respect to x, a_t and b.
+torch::Tensor routed_lowrank_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                    const torch::Tensor& a_t, const torch::Tensor& b, const torch::Tensor& index,
+                                    double scale);
+
+// Whether routed_lowrank_linear runs for these operands, checked before the factors exist: `factor` is any tensor
+// of their dtype and device (a parameter they are made from).
+bool routed_lowrank_linear_applies(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                   const torch::Tensor& factor);
+
 }  // namespace peft

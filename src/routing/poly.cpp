@@ -110,10 +110,9 @@ const TaskGroups& task_groups(const ForwardContext& ctx) {
   return std::any_cast<const TaskGroups&>(it->second);
 }
 
-torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) {
+std::pair<torch::Tensor, torch::Tensor> PolyLoRAImpl::context_factors(const ForwardContext& ctx) const {
   const bool training = ctx.training && is_training();
   const TaskGroups& groups = task_groups(ctx);
-  const double scale = 1.0 / static_cast<double>(options.rank);
   // The mixed factors of each distinct task. Without autograd and sampling they are constant for the whole
   // context, and greedy generation reuses one context for every decoding step: mix once, not once per token.
   torch::Tensor a, b;
@@ -125,19 +124,32 @@ torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tens
     std::tie(a, b) = mixed_factors(groups.unique, training);  // one mix per distinct task, not per example
     if (reuse) ctx.cache.emplace(key, std::make_pair(a, b));
   }
+  return {a, b};
+}
+
+torch::Tensor PolyLoRAImpl::fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                          const ForwardContext& ctx) {
+  if (!routed_lowrank_linear_applies(x, weight, bias, lora_a)) return {};  // checked before mixing
+  const auto [a, b] = context_factors(ctx);
+  return routed_lowrank_linear(x, weight, bias, a.transpose(1, 2), b, task_groups(ctx).inverse, scale());
+}
+
+torch::Tensor PolyLoRAImpl::transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) {
+  const auto [a, b] = context_factors(ctx);
+  const TaskGroups& groups = task_groups(ctx);
   if (a.size(0) == 1) {  // one task in the batch: y + s (x A) B as one GEMM that starts from y (beta = 1)
     const auto down = torch::matmul(x.reshape({-1, in_features}), a[0]);
-    return torch::addmm(y.reshape({-1, out_features}), down, b[0], /*beta=*/1, scale).view(y.sizes());
+    return torch::addmm(y.reshape({-1, out_features}), down, b[0], /*beta=*/1, scale()).view(y.sizes());
   }
   const auto x3 = x.reshape({x.size(0), -1, in_features});
   const auto y3 = y.reshape({y.size(0), -1, out_features});
   const auto a_t = a.transpose(1, 2);  // [U, r, d_in], contiguous (see mix)
   if (routed_lowrank_applies(y3, x3, a_t, b))  // CPU: each example reads its task's factors through the index
-    return routed_lowrank_update(y3, x3, a_t, b, groups.inverse, scale).view(y.sizes());
+    return routed_lowrank_update(y3, x3, a_t, b, groups.inverse, scale()).view(y.sizes());
   // Elsewhere: gather each row's low-rank factors (B x d_in x r, never a d_in x d_out matrix) and multiply
   // per example, scaled at rank r, the cheap side.
   const auto a_rows = a.index_select(0, groups.inverse), b_rows = b.index_select(0, groups.inverse);
-  return y + batched_matmul(batched_matmul(x3, a_rows) * scale, b_rows).view(y.sizes());
+  return y + batched_matmul(batched_matmul(x3, a_rows) * scale(), b_rows).view(y.sizes());
 }
 
 std::vector<std::pair<std::string, PolyLoRA>> attach_poly(torch::nn::Module& model, const std::string& target_regex,

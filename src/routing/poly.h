@@ -54,6 +54,8 @@ class PolyLoRAImpl : public torch::nn::Module, public LinearHook {
   PolyLoRAImpl(int64_t in_features, int64_t out_features, const PolyOptions& options, const std::string& name);
 
   torch::Tensor transform_output(const torch::Tensor& x, torch::Tensor y, const ForwardContext& ctx) override;
+  torch::Tensor fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                              const ForwardContext& ctx) override;
 
   // Mixed factors for each of the given (distinct) tasks: A [U, d_in, r] (the transposed view of a contiguous
   // [U, r, d_in]), B [U, r, d_out].
@@ -65,6 +67,11 @@ class PolyLoRAImpl : public torch::nn::Module, public LinearHook {
   Router router{nullptr};
   int64_t in_features, out_features;
   PolyOptions options;
+
+ private:
+  // The mixed factors of the context's distinct tasks (mixed_factors, cached across decoding steps), and 1/r.
+  std::pair<torch::Tensor, torch::Tensor> context_factors(const ForwardContext& ctx) const;
+  double scale() const { return 1.0 / static_cast<double>(options.rank); }
 };
 TORCH_MODULE(PolyLoRA);
 

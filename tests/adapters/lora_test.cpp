@@ -252,8 +252,9 @@ torch::Tensor plain_lora_formula(AdaptableLinear lin, const LoraAdapter& lora, c
 
 }  // namespace
 
-// LoRA adds s·(x A^T) B^T to the base output in the GEMM that starts from it (addmm, beta = 1); the gradients
-// of x, A and B must be those of the plain formula, for 2-D and 3-D inputs.
+// LoRA adds s·(x A^T) B^T to the base output: a 3-D input through the op fused with the frozen base
+// (routed_lowrank_linear), a 2-D one in the GEMM that starts from y (addmm, beta = 1). Either way the gradients
+// of x, A and B must be those of the plain formula.
 TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
   for (std::vector<int64_t> shape : {std::vector<int64_t>{6, 12}, std::vector<int64_t>{3, 5, 12}}) {
     torch::manual_seed(11);
@@ -266,7 +267,9 @@ TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
     out_shape.back() = 8;
     const auto g = torch::randn(out_shape);
     const std::vector<torch::Tensor> leaves = {x, lora->lora_A->weight, lora->lora_B->weight};
-    const auto hooked = torch::autograd::grad({(lin->forward(x, {}) * g).sum()}, leaves);
+    const auto out = lin->forward(x, {});
+    EXPECT_EQ(out.grad_fn()->name().find("RoutedLowRankLinear") != std::string::npos, shape.size() == 3);
+    const auto hooked = torch::autograd::grad({(out * g).sum()}, leaves);
     const auto plain = torch::autograd::grad({(plain_lora_formula(lin, *lora, x) * g).sum()}, leaves);
     for (size_t i = 0; i < leaves.size(); ++i)
       EXPECT_TRUE(torch::allclose(hooked[i], plain[i], 1e-5, 1e-6)) << "leaf " << i << ", dims " << shape.size();

@@ -1,6 +1,6 @@
-// routed_lowrank_update (Poly/MHR's per-example low-rank kernel) against the formula in torch ops: values and
-// the gradients of every operand, over shapes that hit each vector loop and tail, and the same bits on 1 and 2
-// threads.
+// routed_lowrank_update (Poly/MHR's per-example low-rank kernel) and routed_lowrank_linear (the same fused with
+// the frozen base linear, which LoRA uses too) against the formula in torch ops: values and the gradients of every
+// operand, over shapes that hit each vector loop and tail, and the same bits on 1 and 2 threads.
 #include "models/routed_lowrank.h"
 
 #include <gtest/gtest.h>
@@ -98,6 +98,76 @@ TEST(RoutedLowRank, RejectsAnIndexOutOfRange) {
   EXPECT_THROW(routed_lowrank_update(y, x, a_t, b, torch::tensor({0, 2}, torch::kLong), 1.0), c10::Error);
   EXPECT_FALSE(routed_lowrank_applies(y, x, a_t, torch::zeros({2, 4, 9})));  // B's width is not y's
   EXPECT_FALSE(routed_lowrank_applies(y.to(torch::kDouble), x, a_t, b));
+}
+
+// x W^T + bias + s (x_i A_t) B_t, every piece in torch ops.
+struct LinearResult {
+  torch::Tensor out, grad_x, grad_a_t, grad_b;
+};
+
+LinearResult run_linear(bool kernel, const torch::Tensor& x_in, const torch::Tensor& w, const torch::Tensor& bias,
+                        const torch::Tensor& a_t_in, const torch::Tensor& b_in, const torch::Tensor& index,
+                        double scale, const torch::Tensor& loss_weight, bool x_grad) {
+  const auto x = x_in.detach().clone().requires_grad_(x_grad);
+  const auto a_t = a_t_in.detach().clone().requires_grad_(true), b = b_in.detach().clone().requires_grad_(true);
+  LinearResult r;
+  r.out = kernel ? routed_lowrank_linear(x, w, bias, a_t, b, index, scale)
+                 : formula(torch::nn::functional::linear(x, w, bias), x, a_t, b, index, scale);
+  (r.out * loss_weight).sum().backward();
+  r.grad_x = x.grad();
+  r.grad_a_t = a_t.grad();
+  r.grad_b = b.grad();
+  return r;
+}
+
+TEST(RoutedLowRankLinear, MatchesTheFormulaWithGradients) {
+  const std::vector<Shape> shapes = {
+      {4, 5, 12, 8, 4, 3}, {3, 9, 40, 24, 3, 2}, {8, 16, 64, 48, 16, 4},
+      {6, 7, 32, 16, 8, 1},  // one task (LoRA's case)
+  };
+  for (const Shape& s : shapes) {
+    for (bool with_bias : {false, true}) {
+      SCOPED_TRACE("d_in " + std::to_string(s.d_in) + " rank " + std::to_string(s.rank) + " tasks " +
+                   std::to_string(s.tasks) + (with_bias ? " with bias" : ""));
+      torch::manual_seed(5);
+      const auto x = torch::randn({s.examples, s.len, s.d_in}), w = torch::randn({s.d_out, s.d_in});
+      const auto bias = with_bias ? torch::randn({s.d_out}) : torch::Tensor();
+      const auto a_t = torch::randn({s.tasks, s.rank, s.d_in}), b = torch::randn({s.tasks, s.rank, s.d_out});
+      const auto index = torch::randint(s.tasks, {s.examples}, torch::kLong);
+      const auto loss_weight = torch::randn({s.examples, s.len, s.d_out});
+      ASSERT_TRUE(routed_lowrank_linear_applies(x, w, bias, a_t));
+      const LinearResult ref = run_linear(false, x, w, bias, a_t, b, index, 0.5, loss_weight, true);
+      set_cpu_threads(2);
+      const LinearResult two = run_linear(true, x, w, bias, a_t, b, index, 0.5, loss_weight, true);
+      set_cpu_threads(1);
+      const LinearResult one = run_linear(true, x, w, bias, a_t, b, index, 0.5, loss_weight, true);
+      EXPECT_TRUE(torch::allclose(two.out, ref.out, 1e-4, 1e-4));
+      EXPECT_TRUE(torch::allclose(two.grad_x, ref.grad_x, 1e-4, 1e-4));
+      EXPECT_TRUE(torch::allclose(two.grad_a_t, ref.grad_a_t, 1e-4, 1e-3));
+      EXPECT_TRUE(torch::allclose(two.grad_b, ref.grad_b, 1e-4, 1e-3));
+      // The factors' gradients come from the kernel alone: the thread count changes no bit. (The output and
+      // d x also hold the base GEMM's, which OpenBLAS may block differently on 1 and 2 threads.)
+      EXPECT_TRUE(torch::equal(two.grad_a_t, one.grad_a_t));
+      EXPECT_TRUE(torch::equal(two.grad_b, one.grad_b));
+    }
+  }
+}
+
+TEST(RoutedLowRankLinear, FrozenInputGetsNoGradientAndTrainableBasesAreDeclined) {
+  torch::manual_seed(6);
+  const auto x = torch::randn({2, 3, 16}), w = torch::randn({8, 16});
+  const auto a_t = torch::randn({2, 4, 16}), b = torch::randn({2, 4, 8});
+  const auto index = torch::tensor({1, 0}, torch::kLong);
+  const auto loss_weight = torch::randn({2, 3, 8});
+  const LinearResult ours = run_linear(true, x, w, torch::Tensor(), a_t, b, index, 0.25, loss_weight, false);
+  const LinearResult ref = run_linear(false, x, w, torch::Tensor(), a_t, b, index, 0.25, loss_weight, false);
+  EXPECT_FALSE(ours.grad_x.defined());
+  EXPECT_TRUE(torch::allclose(ours.grad_a_t, ref.grad_a_t, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(ours.grad_b, ref.grad_b, 1e-4, 1e-4));
+  // A base that trains needs its own gradient: the op is for frozen bases only.
+  EXPECT_FALSE(routed_lowrank_linear_applies(x, w.clone().requires_grad_(true), torch::Tensor(), a_t));
+  EXPECT_FALSE(routed_lowrank_linear_applies(x.view({6, 16}), w, torch::Tensor(), a_t));
+  EXPECT_THROW(routed_lowrank_linear(x, w, torch::Tensor(), a_t, torch::randn({2, 4, 9}), index, 1.0), c10::Error);
 }
 
 }  // namespace
