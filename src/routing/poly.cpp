@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "models/batched_matmul.h"
 #include "models/routed_lowrank.h"
+#include "routing/mix.h"
 
 namespace peft::routing {
 
@@ -76,8 +77,12 @@ PolyLoRAImpl::PolyLoRAImpl(int64_t in, int64_t out, const PolyOptions& opts, con
 }
 
 std::pair<torch::Tensor, torch::Tensor> PolyLoRAImpl::mix(const torch::Tensor& w) const {
+  if (mix_inventory_applies(w, lora_a, lora_b)) {  // CPU: one op, straight into the kernel's layouts
+    auto [a_t, b] = mix_inventory(w, lora_a, lora_b);
+    return {a_t.transpose(1, 2), b};
+  }
   const int64_t U = w.size(0), h = options.n_heads, S = options.n_skills, r = options.rank;
-  // Per head q, one [U, S] x [S, ...] product (batched_matmul over the heads; einsum's bmm went through
+  // Elsewhere, per head q, one [U, S] x [S, ...] product (batched_matmul over the heads; einsum's bmm went through
   // LibTorch 1.13's select + addmm per head). The reshapes copy into the layouts the per-example products read.
   const torch::Tensor w_heads = w.permute({1, 0, 2});  // [h, U, S]
   // A: sum_s w[u,q,s] A[q,s] -> [h, U, d_in/h * r] -> [U, r, h, d_in/h] -> heads stacked along the input dim,

@@ -713,7 +713,8 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
                                 return int64_t{0};
                               }).first;
       for (int n : s.gen_scaling) {
-        const auto [t, made] = timed([&] { return mm.t5->generate(b.input_ids, b.attention_mask, ctx, n).size(1) - 1; });
+        const auto [t, made] =
+            timed([&] { return mm.t5->generate(b.input_ids, b.attention_mask, ctx, n).size(1) - 1; });
         produced[n] = made;
         if (i == 0) continue;  // warm-up round
         seconds[n].push_back(t);
