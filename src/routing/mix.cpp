@@ -1,6 +1,7 @@
 #include "routing/mix.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "common/cpu_float.h"
@@ -158,7 +159,91 @@ class MixInventory : public torch::autograd::Function<MixInventory> {
   }
 };
 
+// Noise (undefined for plain sigmoid) and the relaxation's settings: a non-tensor argument of the op, so the
+// noise is no autograd input.
+struct Relaxation {
+  torch::Tensor noise;
+  double temperature;
+  bool straight_through;
+};
+
+class RoutingWeights : public torch::autograd::Function<RoutingWeights> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& z_in, const Relaxation& relax) {
+    const torch::Tensor z = z_in.contiguous();
+    const torch::Tensor noise = relax.noise.defined() ? relax.noise.contiguous() : torch::Tensor();
+    const int64_t S = z.size(-1), rows = z.numel() / std::max<int64_t>(S, 1);
+    torch::Tensor u = torch::empty_like(z), p = torch::empty_like(z);
+    const float* zp = z.data_ptr<float>();
+    const float* np = noise.defined() ? noise.data_ptr<float>() : nullptr;
+    float* up = u.data_ptr<float>();
+    float* pp = p.data_ptr<float>();
+    const float tau = static_cast<float>(relax.temperature);
+    for (int64_t k = 0; k < z.numel(); ++k) {
+      float y = zp[k];
+      if (np) {
+        const float n = std::clamp(np[k], 1e-6f, 1.0f - 1e-6f);
+        y = (y + std::log(n) - std::log(1.0f - n)) / tau;
+      }
+      up[k] = 1.0f / (1.0f + std::exp(-y));
+    }
+    for (int64_t row = 0; row < rows; ++row) {
+      const float* ur = up + row * S;
+      float* pr = pp + row * S;
+      float sum = 0.0f;
+      for (int64_t s = 0; s < S; ++s) sum += pr[s] = relax.straight_through ? (ur[s] > 0.5f ? 1.0f : 0.0f) : ur[s];
+      const float denom = sum + 1e-12f;
+      for (int64_t s = 0; s < S; ++s) pr[s] /= denom;
+    }
+    ctx->save_for_backward({u, p});
+    ctx->saved_data["scale"] = np ? 1.0 / relax.temperature : 1.0;  // d y / d z
+    ctx->saved_data["straight_through"] = relax.straight_through;
+    return p;
+  }
+
+  // p = v / (sum v + eps) with v = u (or hard(u), whose gradient is u's): d v_k = (g_k - sum_j g_j p_j) / (sum v +
+  // eps); d z = d v u (1 - u) d y / d z.
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &u = saved[0], &p = saved[1];
+    const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
+    const bool straight_through = ctx->saved_data["straight_through"].toBool();
+    const torch::Tensor g = grad_outputs[0].contiguous();
+    const int64_t S = u.size(-1), rows = u.numel() / std::max<int64_t>(S, 1);
+    torch::Tensor grad_z = torch::empty_like(u);
+    const float* up = u.data_ptr<float>();
+    const float* pp = p.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* gz = grad_z.data_ptr<float>();
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t o = row * S;
+      float sum = 0.0f, g_dot_p = 0.0f;
+      for (int64_t s = 0; s < S; ++s) {
+        sum += straight_through ? (up[o + s] > 0.5f ? 1.0f : 0.0f) : up[o + s];
+        g_dot_p += gp[o + s] * pp[o + s];
+      }
+      const float denom = sum + 1e-12f;
+      for (int64_t s = 0; s < S; ++s) {
+        const float uk = up[o + s];
+        gz[o + s] = (gp[o + s] - g_dot_p) / denom * uk * (1.0f - uk) * scale;
+      }
+    }
+    return {grad_z, torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+bool routing_weights_applies(const torch::Tensor& z, const torch::Tensor& noise) {
+  return is_cpu_float(z) && z.dim() >= 1 && (!noise.defined() || (is_cpu_float(noise) && noise.sizes() == z.sizes()));
+}
+
+torch::Tensor routing_weights(const torch::Tensor& z, const torch::Tensor& noise, double temperature,
+                              bool straight_through) {
+  TORCH_CHECK(routing_weights_applies(z, noise), "routing_weights: logits ", z.sizes(),
+              " and noise are not CPU float32 of one shape");
+  return RoutingWeights::apply(z, Relaxation{noise, temperature, straight_through});
+}
 
 bool mix_inventory_applies(const torch::Tensor& w, const torch::Tensor& lora_a, const torch::Tensor& lora_b) {
   for (const torch::Tensor* t : {&w, &lora_a, &lora_b})

@@ -38,6 +38,11 @@ void RouterImpl::reset_tasks(int64_t n_tasks) {
 
 torch::Tensor RouterImpl::weights(const torch::Tensor& task_ids, bool training) const {
   const auto z = module_logits.index_select(0, task_ids).view({-1, n_heads, n_skills});
+  const bool relaxed = training && train_sampling != Sampling::kSigmoid;
+  if (routing_weights_applies(z, torch::Tensor())) {  // CPU: one op; the noise drawn as below (same stream)
+    const torch::Tensor noise = relaxed ? torch::rand_like(z) : torch::Tensor();
+    return routing_weights(z, noise, temperature, relaxed && train_sampling == Sampling::kStraightThrough);
+  }
   torch::Tensor u;
   if (!training || train_sampling == Sampling::kSigmoid) {
     u = torch::sigmoid(z);
@@ -132,8 +137,8 @@ std::pair<torch::Tensor, torch::Tensor> PolyLoRAImpl::context_factors(const Forw
   return {a, b};
 }
 
-torch::Tensor PolyLoRAImpl::fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                                          const ForwardContext& ctx) {
+torch::Tensor PolyLoRAImpl::fused_forward(const torch::Tensor& x, const torch::Tensor& weight,
+                                          const torch::Tensor& bias, const ForwardContext& ctx) {
   if (!routed_lowrank_linear_applies(x, weight, bias, lora_a)) return {};  // checked before mixing
   const auto [a, b] = context_factors(ctx);
   return routed_lowrank_linear(x, weight, bias, a.transpose(1, 2), b, task_groups(ctx).inverse, scale());

@@ -1,6 +1,6 @@
-// mix_inventory (Poly/MHR's mixing of the skills into each task's adapter) against the definition in torch ops:
-// values and the gradients of the routing weights and both skill tensors, over shapes that hit the vector loops
-// and their tails, and the same bits on 1 and 2 threads.
+// mix_inventory (Poly/MHR's mixing of the skills into each task's adapter) and routing_weights (the router's
+// sampling and normalisation) against their definitions in torch ops: values and gradients, over shapes that hit
+// the vector loops and their tails, and (mixing) the same bits on 1 and 2 threads.
 #include "routing/mix.h"
 
 #include <gtest/gtest.h>
@@ -87,6 +87,49 @@ TEST(MixInventory, OneFactorUnusedAndFrozenInputs) {
   EXPECT_TRUE(a.grad().defined() && a.grad().abs().sum().item<float>() > 0);
   EXPECT_FALSE(mix_inventory_applies(w.to(torch::kDouble), a, b));
   EXPECT_FALSE(mix_inventory_applies(w, a, torch::randn({2, 3, 5, 6})));  // B's rank is not A's
+}
+
+// Router::weights in torch ops (its non-CPU path), for comparison.
+torch::Tensor weights_definition(const torch::Tensor& z, const torch::Tensor& noise_in, double tau, bool hard) {
+  torch::Tensor u;
+  if (!noise_in.defined()) {
+    u = torch::sigmoid(z);
+  } else {
+    const auto noise = noise_in.clamp(1e-6, 1.0 - 1e-6);
+    u = torch::sigmoid((z + noise.log() - (1 - noise).log()) / tau);
+    if (hard) u = (u > 0.5).to(u.scalar_type()) + u - u.detach();
+  }
+  return u / (u.sum(-1, /*keepdim=*/true) + 1e-12);
+}
+
+TEST(RoutingWeights, MatchesTheDefinitionWithGradientsInEveryMode) {
+  torch::manual_seed(9);
+  const auto z0 = torch::randn({4, 8, 8}) * 2, loss_weight = torch::randn({4, 8, 8});
+  auto noise = torch::rand({4, 8, 8});
+  noise[0][0][0] = 0.0f;  // clamped to 1e-6
+  noise[0][0][1] = 1.0f;  // clamped to 1 - 1e-6
+  struct Mode {
+    torch::Tensor noise;
+    double tau;
+    bool hard;
+    const char* name;
+  };
+  for (const Mode& m : {Mode{torch::Tensor(), 1.0, false, "sigmoid"}, Mode{noise, 0.5, false, "relaxed Bernoulli"},
+                        Mode{noise, 1.0, true, "straight-through"}}) {
+    SCOPED_TRACE(m.name);
+    const auto z_ours = z0.clone().requires_grad_(true), z_ref = z0.clone().requires_grad_(true);
+    ASSERT_TRUE(routing_weights_applies(z_ours, m.noise));
+    const auto ours = routing_weights(z_ours, m.noise, m.tau, m.hard);
+    const auto ref = weights_definition(z_ref, m.noise, m.tau, m.hard);
+    EXPECT_TRUE(torch::allclose(ours, ref, 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(ours.sum(-1), torch::ones({4, 8}), 1e-5, 0) || m.hard);
+    (ours * loss_weight).sum().backward();
+    (ref * loss_weight).sum().backward();
+    EXPECT_TRUE(torch::allclose(z_ours.grad(), z_ref.grad(), 1e-4, 1e-5));
+    EXPECT_GT(z_ours.grad().abs().sum().item<float>(), 0.0f);
+  }
+  EXPECT_FALSE(routing_weights_applies(z0, torch::rand({4, 8, 7})));
+  EXPECT_FALSE(routing_weights_applies(z0.to(torch::kDouble), torch::Tensor()));
 }
 
 }  // namespace
