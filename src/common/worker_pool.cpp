@@ -130,4 +130,10 @@ void run_in_parts(int64_t n, int parts, const std::function<void(int64_t, int64_
   pool.run(n, parts, fn);
 }
 
+void run_for_each(int64_t n, int parts, const std::function<void(int64_t)>& fn) {
+  run_in_parts(n, parts, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
+}
+
 }  // namespace peft

@@ -14,4 +14,7 @@ namespace peft {
 // several threads at once are serialised.
 void run_in_parts(int64_t n, int parts, const std::function<void(int64_t, int64_t)>& fn);
 
+// The same for work given per index: fn(i) for every i in [0, n), split into `parts` ranges.
+void run_for_each(int64_t n, int parts, const std::function<void(int64_t)>& fn);
+
 }  // namespace peft

@@ -160,9 +160,7 @@ const Kernels& kernels() {
 // Runs fn(example) for every example, split over the run.threads cores when there is enough work.
 void for_each_example(int64_t n_examples, int64_t flops, const std::function<void(int64_t)>& fn) {
   const int parts = flops >= (int64_t{1} << 20) ? static_cast<int>(std::min<int64_t>(cpu_threads(), n_examples)) : 1;
-  run_in_parts(n_examples, parts, [&](int64_t begin, int64_t end) {
-    for (int64_t e = begin; e < end; ++e) fn(e);
-  });
+  run_for_each(n_examples, parts, fn);
 }
 
 // grad[t] = sum of part[e] over the examples e routed to t, in example order (thread-count independent).

@@ -67,9 +67,7 @@ Dims dims_of(const torch::Tensor& w, const torch::Tensor& lora_a, const torch::T
 // Runs fn(i) for i in [0, n), over the run.threads cores when the inventory is large enough to repay a hand-off.
 void for_each(int64_t n, int64_t floats, const std::function<void(int64_t)>& fn) {
   const int parts = floats >= (int64_t{1} << 15) ? static_cast<int>(std::min<int64_t>(cpu_threads(), n)) : 1;
-  run_in_parts(n, parts, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) fn(i);
-  });
+  run_for_each(n, parts, fn);
 }
 
 class MixInventory : public torch::autograd::Function<MixInventory> {

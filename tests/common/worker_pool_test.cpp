@@ -24,6 +24,14 @@ TEST(WorkerPool, EveryIndexRunsExactlyOnceForAnyNumberOfParts) {
   }
 }
 
+TEST(WorkerPool, RunForEachVisitsEveryIndexOnce) {
+  for (int parts : {1, 2, 3}) {
+    std::vector<std::atomic<int>> hits(11);
+    run_for_each(11, parts, [&](int64_t i) { hits[i]++; });
+    for (int64_t i = 0; i < 11; ++i) EXPECT_EQ(hits[i].load(), 1) << "index " << i << ", parts " << parts;
+  }
+}
+
 TEST(WorkerPool, JobsAfterTheWorkersFellAsleepComplete) {
   // Pauses longer than the workers' spin: each job is posted to sleeping workers, alternately with one
   // posted while they still spin.
