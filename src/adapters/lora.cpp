@@ -49,7 +49,7 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
 torch::Tensor LoraAdapter::fused_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                         const ForwardContext& ctx) {
   // Dropout feeds the update a different input than the base: no single op for it.
-  if (merged_ || (options_.lora_dropout > 0 && ctx.training) || x.dim() != 3) return {};
+  if (merged_ || (options_.lora_dropout > 0 && ctx.training)) return {};
   // One task for every example: the routed kernel with U = 1 (A is already its [r, d_in] layout).
   if (!routed_lowrank_linear_applies(x, weight, bias, lora_A->weight)) return {};
   return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), lora_B->weight.t().unsqueeze(0),

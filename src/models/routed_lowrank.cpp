@@ -291,15 +291,15 @@ class RoutedLowRank : public torch::autograd::Function<RoutedLowRank> {
   }
 };
 
-// The frozen base linear and the low-rank update in one op: the GEMM writes out and the update is added into
-// it in place (no y -> out pass); in backward the GEMM writes d x and the update's d x is added into it (no
-// separate [B, L, d_in] gradient for autograd to sum with the base's).
 // The frozen base, passed to the op as a non-tensor argument: autograd tracks no gradient for it (and an
 // undefined bias is no input).
 struct FrozenLinear {
   torch::Tensor weight, bias;
 };
 
+// The frozen base linear and the low-rank update in one op: the GEMM writes out and the update is added into
+// it in place (no y -> out pass); in backward the GEMM writes d x and the update's d x is added into it (no
+// separate [B, L, d_in] gradient for autograd to sum with the base's).
 class RoutedLowRankLinear : public torch::autograd::Function<RoutedLowRankLinear> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const FrozenLinear& base,
