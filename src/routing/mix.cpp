@@ -171,11 +171,12 @@ class RoutingWeights : public torch::autograd::Function<RoutingWeights> {
     const torch::Tensor z = z_in.contiguous();
     const torch::Tensor noise = relax.noise.defined() ? relax.noise.contiguous() : torch::Tensor();
     const int64_t S = z.size(-1), rows = z.numel() / std::max<int64_t>(S, 1);
-    torch::Tensor u = torch::empty_like(z), p = torch::empty_like(z);
+    torch::Tensor u = torch::empty_like(z), p = torch::empty_like(z), denom = torch::empty({rows}, z.options());
     const float* zp = z.data_ptr<float>();
     const float* np = noise.defined() ? noise.data_ptr<float>() : nullptr;
     float* up = u.data_ptr<float>();
     float* pp = p.data_ptr<float>();
+    float* dp = denom.data_ptr<float>();
     const float tau = static_cast<float>(relax.temperature);
     for (int64_t k = 0; k < z.numel(); ++k) {
       float y = zp[k];
@@ -190,12 +191,11 @@ class RoutingWeights : public torch::autograd::Function<RoutingWeights> {
       float* pr = pp + row * S;
       float sum = 0.0f;
       for (int64_t s = 0; s < S; ++s) sum += pr[s] = relax.straight_through ? (ur[s] > 0.5f ? 1.0f : 0.0f) : ur[s];
-      const float denom = sum + 1e-12f;
-      for (int64_t s = 0; s < S; ++s) pr[s] /= denom;
+      dp[row] = sum + 1e-12f;
+      for (int64_t s = 0; s < S; ++s) pr[s] /= dp[row];
     }
-    ctx->save_for_backward({u, p});
+    ctx->save_for_backward({u, p, denom});
     ctx->saved_data["scale"] = np ? 1.0 / relax.temperature : 1.0;  // d y / d z
-    ctx->saved_data["straight_through"] = relax.straight_through;
     return p;
   }
 
@@ -203,27 +203,23 @@ class RoutingWeights : public torch::autograd::Function<RoutingWeights> {
   // eps); d z = d v u (1 - u) d y / d z.
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &u = saved[0], &p = saved[1];
+    const torch::Tensor &u = saved[0], &p = saved[1], &denom = saved[2];  // denom: each row's sum v + eps
     const float scale = static_cast<float>(ctx->saved_data["scale"].toDouble());
-    const bool straight_through = ctx->saved_data["straight_through"].toBool();
     const torch::Tensor g = grad_outputs[0].contiguous();
     const int64_t S = u.size(-1), rows = u.numel() / std::max<int64_t>(S, 1);
     torch::Tensor grad_z = torch::empty_like(u);
     const float* up = u.data_ptr<float>();
     const float* pp = p.data_ptr<float>();
     const float* gp = g.data_ptr<float>();
+    const float* dp = denom.data_ptr<float>();
     float* gz = grad_z.data_ptr<float>();
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t o = row * S;
-      float sum = 0.0f, g_dot_p = 0.0f;
-      for (int64_t s = 0; s < S; ++s) {
-        sum += straight_through ? (up[o + s] > 0.5f ? 1.0f : 0.0f) : up[o + s];
-        g_dot_p += gp[o + s] * pp[o + s];
-      }
-      const float denom = sum + 1e-12f;
+      float g_dot_p = 0.0f;
+      for (int64_t s = 0; s < S; ++s) g_dot_p += gp[o + s] * pp[o + s];
       for (int64_t s = 0; s < S; ++s) {
         const float uk = up[o + s];
-        gz[o + s] = (gp[o + s] - g_dot_p) / denom * uk * (1.0f - uk) * scale;
+        gz[o + s] = (gp[o + s] - g_dot_p) / dp[row] * uk * (1.0f - uk) * scale;
       }
     }
     return {grad_z, torch::Tensor()};
