@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/argmax.h"
 #include "models/loss.h"
 #include "models/skinny_linear.h"
 
@@ -124,7 +125,7 @@ torch::Tensor T5ForConditionalGenerationImpl::generate(const torch::Tensor& inpu
     T5StackOutput dec = decoder->forward(next_input, torch::Tensor(), enc.last_hidden_state, enc.attention_mask, ctx,
                                          false, false, &cache);
     torch::Tensor logits = lm_logits(dec.last_hidden_state.select(1, -1), ctx);  // [B, vocab]
-    torch::Tensor next_tokens = logits.argmax(-1);
+    torch::Tensor next_tokens = argmax_last_dim(logits);
     // Finished rows emit pad (HF greedy_search).
     next_tokens = next_tokens * unfinished + config_.pad_token_id * (1 - unfinished);
     tokens.push_back(next_tokens.unsqueeze(1));
