@@ -9,6 +9,14 @@
 
 namespace peft::adapters {
 
+namespace {
+
+struct FusedOperands {
+  torch::Tensor b_t, index;
+};
+
+}  // namespace
+
 LoraAdapter::LoraAdapter(std::string site_name, AdaptableLinear base, const LoraOptions& options)
     : Adapter(std::move(site_name)), base_(std::move(base)), options_(options) {
   if (options_.r <= 0) throw std::invalid_argument("lora: r must be positive");
@@ -32,8 +40,9 @@ torch::Tensor LoraAdapter::transform_output(const torch::Tensor& x, torch::Tenso
   torch::Tensor h = x;
   if (options_.lora_dropout > 0) h = peft::dropout(h, options_.lora_dropout, ctx.training);
   if (skinny_linear_applies(h, lora_A->weight)) {
-    // Decoding (a few rows, no autograd): both factors through skinny_linear, not two sgemm calls that each
-    // wake OpenBLAS's worker for 8 x 512 x 16 multiply-adds.
+    // A few rows without autograd that the fused op does not take (2-D, or several hooks on the linear): both
+    // factors through skinny_linear, not two sgemm calls that each wake OpenBLAS's worker for 8 x 512 x 16
+    // multiply-adds.
     const torch::Tensor down = skinny_linear(h, lora_A->weight, torch::Tensor());
     return torch::add(y, skinny_linear(down, lora_B->weight, torch::Tensor()), scaling());
   }
@@ -52,8 +61,20 @@ torch::Tensor LoraAdapter::fused_forward(const torch::Tensor& x, const torch::Te
   if (merged_ || (options_.lora_dropout > 0 && ctx.training)) return {};
   // One task for every example: the routed kernel with U = 1 (A is already its [r, d_in] layout).
   if (!routed_lowrank_linear_applies(x, weight, bias, lora_A->weight)) return {};
-  return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), lora_B->weight.t().unsqueeze(0),
-                               torch::zeros({x.size(0)}, torch::kLong), scaling());
+  // B^T in the op's [1, r, d_out] layout and the all-zeros task index. Without autograd (evaluation, and greedy
+  // decoding: 36 linears x 32 steps on one context) they are made once per context, as Poly's mixed factors:
+  // LibTorch's strided copy of B^T alone took ~20 us per call, a third of a decoding step's 512 x 512 linear.
+  if (ctx.training || torch::GradMode::is_enabled())
+    return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), lora_B->weight.t().unsqueeze(0),
+                                 torch::zeros({x.size(0)}, torch::kLong), scaling());
+  const std::string key = "lora.fused_operands." + std::to_string(reinterpret_cast<uintptr_t>(this));
+  auto it = ctx.cache.find(key);
+  if (it == ctx.cache.end() || std::any_cast<const FusedOperands&>(it->second).index.size(0) != x.size(0))
+    it = ctx.cache.insert_or_assign(key, FusedOperands{lora_B->weight.t().unsqueeze(0).contiguous(),
+                                                       torch::zeros({x.size(0)}, torch::kLong)})
+             .first;
+  const auto& operands = std::any_cast<const FusedOperands&>(it->second);
+  return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), operands.b_t, operands.index, scaling());
 }
 
 torch::Tensor LoraAdapter::delta_weight() const { return torch::matmul(lora_B->weight, lora_A->weight) * scaling(); }

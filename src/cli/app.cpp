@@ -142,6 +142,11 @@ int dispatch(int argc, char** argv) {
   bench->add_option("--warmup", bench_options.warmup, "Untimed steps before timing starts.")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  bench->add_option("--gen-rounds", bench_options.gen_rounds,
+                    "Timed greedy generations per method (batch of --batch, 32 new tokens each; 0 = the smaller of "
+                    "--steps and 5).")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   bench->add_option("--json", bench_options.json, "Also write the results to this JSON file.")->type_name("FILE");
   add_common(bench, common, false);
 

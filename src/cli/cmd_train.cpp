@@ -49,6 +49,7 @@ int cmd_bench(const Config& config, const BenchOptions& options) {
   s.n_tasks = options.tasks;
   s.steps = options.steps;
   s.warmup = options.warmup;
+  s.gen_rounds = options.gen_rounds;
   s.threads = config.run.threads;
   s.device = config.run.device;
   s.json = options.json;

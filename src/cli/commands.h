@@ -29,6 +29,7 @@ struct BenchOptions {
   int tasks = 4;                     // distinct tasks per Poly/MHR batch
   int steps = 20;                    // timed steps per method
   int warmup = 5;                    // untimed steps first
+  int gen_rounds = 0;                // timed generations per method (0 = min(steps, 5))
   std::string json;                  // also write the results here as JSON ("" = no file)
 };
 

@@ -23,7 +23,7 @@ torch::Tensor AdaptableLinearImpl::base_forward(const torch::Tensor& x) const {
 
 torch::Tensor AdaptableLinearImpl::forward(const torch::Tensor& x, const ForwardContext& ctx) {
   if (hooks_.empty()) return base_forward(x);
-  if (hooks_.size() == 1 && !skinny_linear_applies(x, weight))
+  if (hooks_.size() == 1)
     if (torch::Tensor out = hooks_[0]->fused_forward(x, weight, bias, ctx); out.defined()) return out;
   torch::Tensor in = x;
   for (auto& h : hooks_) in = h->transform_input(in, ctx);

@@ -8,6 +8,7 @@
 #include "common/threads.h"
 #include "common/worker_pool.h"
 #include "models/simd.h"
+#include "models/skinny_linear.h"
 
 namespace peft {
 
@@ -157,10 +158,14 @@ const Kernels& kernels() {
   return k;
 }
 
-// Runs fn(example) for every example, split over the run.threads cores when there is enough work.
+// How many of the run.threads cores share n_items items worth `flops`: one below 2^20 FLOPs (a wake-up costs more).
+int parts_for(int64_t n_items, int64_t flops) {
+  return flops >= (int64_t{1} << 20) ? static_cast<int>(std::min<int64_t>(cpu_threads(), n_items)) : 1;
+}
+
+// Runs fn(example) for every example, split over the cores when there is enough work.
 void for_each_example(int64_t n_examples, int64_t flops, const std::function<void(int64_t)>& fn) {
-  const int parts = flops >= (int64_t{1} << 20) ? static_cast<int>(std::min<int64_t>(cpu_threads(), n_examples)) : 1;
-  run_for_each(n_examples, parts, fn);
+  run_for_each(n_examples, parts_for(n_examples, flops), fn);
 }
 
 // grad[t] = sum of part[e] over the examples e routed to t, in example order (thread-count independent).
@@ -202,12 +207,27 @@ void lowrank_forward(const torch::Tensor& x, const torch::Tensor& add, const tor
   const float* bp = lr.b.data_ptr<float>();
   float* dp = down.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  for_each_example(n, 2 * n * len * r * (d_in + d_out), [&](int64_t e) {
-    const int64_t t = lr.task_of[static_cast<size_t>(e)];
-    float* de = dp + e * len * r;
-    k.thin(xp + e * len * d_in, d_in, len, ap + t * r * d_in, r, d_in, static_cast<float>(lr.scale), de);
-    k.wide(de, r, 1, len, r, bp + t * r * d_out, d_out, addp + e * len * d_out, op + e * len * d_out);
-  });
+  // Consecutive examples of one task go through the kernels as one block of rows: a decoding step's 8 one-row
+  // examples then read LoRA's factors once per 4 rows instead of once per row. A block holds at most its share
+  // of the examples, so every core still gets one. Each row's sums run in the same order in any grouping.
+  const int parts = parts_for(n, 2 * n * len * r * (d_in + d_out));
+  const int64_t max_block = (n + parts - 1) / parts;
+  std::vector<std::pair<int64_t, int64_t>> blocks;  // [first, end) examples
+  for (int64_t e = 0; e < n;) {
+    int64_t end = e + 1;
+    while (end < n && end - e < max_block && lr.task_of[static_cast<size_t>(end)] == lr.task_of[static_cast<size_t>(e)])
+      ++end;
+    blocks.emplace_back(e, end);
+    e = end;
+  }
+  run_for_each(static_cast<int64_t>(blocks.size()), std::min<int>(parts, static_cast<int>(blocks.size())),
+               [&](int64_t i) {
+                 const auto [e, end] = blocks[static_cast<size_t>(i)];
+                 const int64_t t = lr.task_of[static_cast<size_t>(e)], rows = (end - e) * len;
+                 float* de = dp + e * len * r;
+                 k.thin(xp + e * len * d_in, d_in, rows, ap + t * r * d_in, r, d_in, static_cast<float>(lr.scale), de);
+                 k.wide(de, r, 1, rows, r, bp + t * r * d_out, d_out, addp + e * len * d_out, op + e * len * d_out);
+               });
 }
 
 struct LowRankGrads {
@@ -362,7 +382,17 @@ torch::Tensor routed_lowrank_linear(const torch::Tensor& x, const torch::Tensor&
               " are not CPU float32 [B, L, d_in], frozen [d_out, d_in], [U, r, d_in], [U, r, d_out]");
   TORCH_CHECK(index.dim() == 1 && index.size(0) == x.size(0), "routed_lowrank_linear: index ", index.sizes(),
               " for ", x.size(0), " examples");
-  return RoutedLowRankLinear::apply(x, FrozenLinear{weight, bias}, a_t, b, index, scale);
+  const bool needs_grad = x.requires_grad() || a_t.requires_grad() || b.requires_grad();
+  if (torch::GradMode::is_enabled() && needs_grad)
+    return RoutedLowRankLinear::apply(x, FrozenLinear{weight, bias}, a_t, b, index, scale);
+  // Evaluation and decoding: the same two kernels without the autograd node and what it saves. For a decoding
+  // step's few rows the base is skinny_linear (sgemm would repack the whole weight for 8 rows).
+  const torch::Tensor xc = x.contiguous();
+  torch::Tensor out = skinny_linear_applies(xc, weight) ? skinny_linear(xc, weight, bias)
+                                                        : torch::nn::functional::linear(xc, weight, bias).contiguous();
+  torch::Tensor down = torch::empty({xc.size(0), xc.size(1), b.size(1)}, xc.options());
+  lowrank_forward(xc, out, out, down, read_lowrank(a_t, b, index, scale));
+  return out;
 }
 
 torch::Tensor routed_lowrank_update(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,

@@ -509,7 +509,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
       fail_input("bench --methods: prefix tuning is implemented for T5 only, not for the BERT model '" + model_name + "'");
   }
   const T5Config config = is_bert ? walker_shape(shape.bert) : shape.t5;  // layer sizes, for the table
-  const int gen_steps = s.gen_steps > 0 ? s.gen_steps : std::min(s.steps, 5);
+  const int gen_rounds = s.gen_rounds > 0 ? s.gen_rounds : std::min(s.steps, 5);
   // BERT reads src_len tokens per example and has no target side.
   const int64_t tokens_per_step = static_cast<int64_t>(s.batch) * (s.src_len + (is_bert ? 0 : s.tgt_len));
 
@@ -526,7 +526,8 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
                      {"tokens_per_step", tokens_per_step},
                      {"steps", s.steps},
                      {"warmup", s.warmup},
-                     {"gen_tokens", s.gen_tokens}};
+                     {"gen_tokens", s.gen_tokens},
+                     {"gen_rounds", gen_rounds}};
 
   const double gemm_start = measure_gemm_flops(1024, 10, s.device);
   out << "GEMM fp32 1024^3: " << fmt(gemm_start / 1e9, 1) << " GFLOP/s (" << threads << " threads)\n";
@@ -633,7 +634,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
       if (run.optimizer) train_step(run, true);
   for (int i = 0; i < s.steps; ++i)
     for (auto& run : runs) eval_step(run, true);
-  for (int i = 0; i < gen_steps; ++i)
+  for (int i = 0; i < gen_rounds; ++i)
     for (auto& run : runs) generate_once(run, true);
 
   for (auto& run : runs) {
@@ -707,7 +708,7 @@ nlohmann::json run_bench(const BenchSettings& s, std::ostream& out) {
     std::vector<double> enc, ratio;
     std::map<int, std::vector<double>> seconds, per_token;
     std::map<int, int64_t> produced;
-    for (int i = 0; i < 1 + gen_steps; ++i) {
+    for (int i = 0; i < 1 + gen_rounds; ++i) {
       const double encode_s = timed([&] {
                                 mm.t5->encode(b.input_ids, b.attention_mask, ctx);
                                 return int64_t{0};

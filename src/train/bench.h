@@ -38,7 +38,7 @@ struct BenchSettings {
   int warmup = 5;     // untimed steps first
   int gen_tokens = 32;                       // new tokens per generation measurement
   std::vector<int> gen_scaling = {16, 128};  // new-token counts for the per-token-cost check (base model)
-  int gen_steps = 0;                         // timed generations (0 = min(steps, 5))
+  int gen_rounds = 0;                         // timed generations (0 = min(steps, 5))
   int n_tasks = 4;                           // distinct tasks per Poly/MHR batch
   int threads = 0;                           // 0 = all cores
   std::string device = "cpu";                // cpu | cuda

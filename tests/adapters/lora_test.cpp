@@ -277,8 +277,9 @@ TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
 }
 
 TEST(Lora, DecodingPathWithoutAutogradEqualsTheFormula) {
-  // At most 8 rows without autograd (a greedy decoding step) the factors go through skinny_linear; more rows
-  // through the GEMM. Both must give y + s (x A^T) B^T.
+  // Without autograd a 3-D input goes through the fused op, its base through skinny_linear at most 8 rows (a
+  // greedy decoding step); a 2-D one through transform_output, the factors through skinny_linear at most 8 rows
+  // and the GEMM above. All must give y + s (x A^T) B^T.
   torch::manual_seed(12);
   AdaptableLinear lin(40, 24, false);
   const auto lora = hooked_lora(lin);

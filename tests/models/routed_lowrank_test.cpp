@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/threads.h"
+#include "models/skinny_linear.h"
 
 namespace peft {
 namespace {
@@ -168,6 +169,24 @@ TEST(RoutedLowRankLinear, FrozenInputGetsNoGradientAndTrainableBasesAreDeclined)
   EXPECT_FALSE(routed_lowrank_linear_applies(x, w.clone().requires_grad_(true), torch::Tensor(), a_t));
   EXPECT_FALSE(routed_lowrank_linear_applies(x.view({6, 16}), w, torch::Tensor(), a_t));
   EXPECT_THROW(routed_lowrank_linear(x, w, torch::Tensor(), a_t, torch::randn({2, 4, 9}), index, 1.0), c10::Error);
+}
+
+TEST(RoutedLowRankLinear, WithoutAutogradMatchesTheFormulaForDecodingAndEvaluation) {
+  torch::manual_seed(7);
+  const auto w = torch::randn({40, 24}), bias = torch::randn({40});
+  const auto a_t = torch::randn({3, 4, 24}).requires_grad_(true), b = torch::randn({3, 4, 40}).requires_grad_(true);
+  torch::NoGradGuard no_grad;  // the factors are parameters, but nothing records a graph
+  // 8 rows: a decoding step (the base through skinny_linear); 8 x 5 rows: an evaluation forward (sgemm).
+  for (int64_t len : {1, 5}) {
+    const auto x = torch::randn({8, len, 24});
+    const auto index = torch::randint(3, {8}, torch::kLong);
+    ASSERT_EQ(skinny_linear_applies(x, w), len == 1);
+    const auto out = routed_lowrank_linear(x, w, bias, a_t, b, index, 0.5);
+    EXPECT_FALSE(out.requires_grad());
+    EXPECT_TRUE(torch::allclose(out, formula(torch::nn::functional::linear(x, w, bias), x, a_t, b, index, 0.5), 1e-4,
+                                1e-4))
+        << "len " << len;
+  }
 }
 
 }  // namespace

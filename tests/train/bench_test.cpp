@@ -57,7 +57,7 @@ TEST(Bench, TinySmokeRunHasEveryField) {
   s.warmup = 1;
   s.gen_tokens = 3;
   s.gen_scaling = {2, 4};
-  s.gen_steps = 1;
+  s.gen_rounds = 1;
   s.n_tasks = 3;
   s.threads = 1;
   s.json = json_path.string();
