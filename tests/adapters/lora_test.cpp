@@ -276,6 +276,26 @@ TEST(Lora, AccumulationIntoTheBaseOutputHasTheFormulasGradients) {
   }
 }
 
+TEST(Lora, NoGradOperandsAreKeptPerContextOnly) {
+  // Without autograd the fused op's B^T and task index are made once per context (greedy decoding reuses one
+  // context for every step): a context must see B as it was, a new one sees B as it is, and a batch of another
+  // size in the same context gets an index of its own size.
+  torch::manual_seed(13);
+  AdaptableLinear lin(16, 8, false);
+  const auto lora = hooked_lora(lin);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({8, 1, 16});
+  ForwardContext ctx;
+  EXPECT_TRUE(torch::allclose(lin->forward(x, ctx), plain_lora_formula(lin, *lora, x), 1e-5, 1e-6));
+  const auto x3 = torch::randn({3, 2, 16});
+  EXPECT_TRUE(torch::allclose(lin->forward(x3, ctx), plain_lora_formula(lin, *lora, x3), 1e-5, 1e-6));
+  lora->lora_B->weight.mul_(-3.0);
+  ForwardContext next;
+  const auto after = lin->forward(x, next);
+  EXPECT_TRUE(torch::allclose(after, plain_lora_formula(lin, *lora, x), 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(after, lin->base_forward(x), 1e-3, 1e-3));  // the update is really there
+}
+
 TEST(Lora, DecodingPathWithoutAutogradEqualsTheFormula) {
   // Without autograd a 3-D input goes through the fused op, its base through skinny_linear at most 8 rows (a
   // greedy decoding step); a 2-D one through transform_output, the factors through skinny_linear at most 8 rows
