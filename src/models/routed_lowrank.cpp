@@ -317,6 +317,17 @@ struct FrozenLinear {
   torch::Tensor weight, bias;
 };
 
+// x W^T + bias (the GEMM, or skinny_linear for a decoding step's few rows without autograd) with the update added
+// in place; down gets s x_e A_t for the backward. x contiguous.
+torch::Tensor linear_forward(const torch::Tensor& x, const FrozenLinear& base, const LowRank& lr, torch::Tensor& down) {
+  torch::Tensor out = skinny_linear_applies(x, base.weight)
+                          ? skinny_linear(x, base.weight, base.bias)
+                          : torch::nn::functional::linear(x, base.weight, base.bias).contiguous();
+  down = torch::empty({x.size(0), x.size(1), lr.b.size(1)}, x.options());
+  lowrank_forward(x, out, out, down, lr);
+  return out;
+}
+
 // The frozen base linear and the low-rank update in one op: the GEMM writes out and the update is added into
 // it in place (no y -> out pass); in backward the GEMM writes d x and the update's d x is added into it (no
 // separate [B, L, d_in] gradient for autograd to sum with the base's).
@@ -327,9 +338,8 @@ class RoutedLowRankLinear : public torch::autograd::Function<RoutedLowRankLinear
                                double scale) {
     const torch::Tensor x = x_in.contiguous();
     const LowRank lr = read_lowrank(a_t, b, index, scale);
-    torch::Tensor out = torch::nn::functional::linear(x, base.weight, base.bias).contiguous();
-    torch::Tensor down = torch::empty({x.size(0), x.size(1), b.size(1)}, x.options());
-    lowrank_forward(x, out, out, down, lr);
+    torch::Tensor down;
+    torch::Tensor out = linear_forward(x, base, lr, down);
     save_lowrank(ctx, lr, x, down);
     ctx->saved_data["weight"] = base.weight;
     return out;
@@ -385,14 +395,9 @@ torch::Tensor routed_lowrank_linear(const torch::Tensor& x, const torch::Tensor&
   const bool needs_grad = x.requires_grad() || a_t.requires_grad() || b.requires_grad();
   if (torch::GradMode::is_enabled() && needs_grad)
     return RoutedLowRankLinear::apply(x, FrozenLinear{weight, bias}, a_t, b, index, scale);
-  // Evaluation and decoding: the same two kernels without the autograd node and what it saves. For a decoding
-  // step's few rows the base is skinny_linear (sgemm would repack the whole weight for 8 rows).
-  const torch::Tensor xc = x.contiguous();
-  torch::Tensor out = skinny_linear_applies(xc, weight) ? skinny_linear(xc, weight, bias)
-                                                        : torch::nn::functional::linear(xc, weight, bias).contiguous();
-  torch::Tensor down = torch::empty({xc.size(0), xc.size(1), b.size(1)}, xc.options());
-  lowrank_forward(xc, out, out, down, read_lowrank(a_t, b, index, scale));
-  return out;
+  // Evaluation and decoding: the same forward without the autograd node and what it saves.
+  torch::Tensor down;
+  return linear_forward(x.contiguous(), FrozenLinear{weight, bias}, read_lowrank(a_t, b, index, scale), down);
 }
 
 torch::Tensor routed_lowrank_update(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& a_t,
