@@ -64,16 +64,18 @@ torch::Tensor LoraAdapter::fused_forward(const torch::Tensor& x, const torch::Te
   // B^T in the op's [1, r, d_out] layout and the all-zeros task index. Without autograd (evaluation, and greedy
   // decoding: 36 linears x 32 steps on one context) they are made once per context, as Poly's mixed factors:
   // LibTorch's strided copy of B^T alone took ~20 us per call, a third of a decoding step's 512 x 512 linear.
-  if (ctx.training || torch::GradMode::is_enabled())
-    return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), lora_B->weight.t().unsqueeze(0),
-                                 torch::zeros({x.size(0)}, torch::kLong), scaling());
-  const std::string key = "lora.fused_operands." + std::to_string(reinterpret_cast<uintptr_t>(this));
-  auto it = ctx.cache.find(key);
-  if (it == ctx.cache.end() || std::any_cast<const FusedOperands&>(it->second).index.size(0) != x.size(0))
-    it = ctx.cache.insert_or_assign(key, FusedOperands{lora_B->weight.t().unsqueeze(0).contiguous(),
-                                                       torch::zeros({x.size(0)}, torch::kLong)})
-             .first;
-  const auto& operands = std::any_cast<const FusedOperands&>(it->second);
+  FusedOperands operands;
+  if (ctx.training || torch::GradMode::is_enabled()) {
+    operands = {lora_B->weight.t().unsqueeze(0), torch::zeros({x.size(0)}, torch::kLong)};  // B^T a view, in the graph
+  } else {
+    const std::string key = "lora.fused_operands." + std::to_string(reinterpret_cast<uintptr_t>(this));
+    auto it = ctx.cache.find(key);
+    if (it == ctx.cache.end() || std::any_cast<const FusedOperands&>(it->second).index.size(0) != x.size(0))
+      it = ctx.cache.insert_or_assign(key, FusedOperands{lora_B->weight.t().unsqueeze(0).contiguous(),
+                                                         torch::zeros({x.size(0)}, torch::kLong)})
+               .first;
+    operands = std::any_cast<const FusedOperands&>(it->second);
+  }
   return routed_lowrank_linear(x, weight, bias, lora_A->weight.unsqueeze(0), operands.b_t, operands.index, scaling());
 }
 
